@@ -1,0 +1,279 @@
+//! The IDX file format (MNIST, Fashion-MNIST), raw or gzipped.
+//!
+//! Format: two zero bytes, a type byte (0x08: unsigned bytes), the number of
+//! dimensions, then each dimension as a big-endian u32, then the payload. The reader
+//! checks the header against the payload before allocating, so a corrupt or hostile
+//! file is an error, never a panic or a huge allocation.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use thiserror::Error;
+
+/// Files larger than this (after decompression) are refused: MNIST's largest is 47 MB.
+pub const MAX_IDX_BYTES: u64 = 512 << 20;
+
+/// Why an IDX file could not be read.
+#[derive(Debug, Error)]
+pub enum IdxError {
+    /// The file could not be opened or read.
+    #[error("{path}: cannot read: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The gzip stream is corrupt.
+    #[error("{path}: the gzip data is corrupt: {source}")]
+    Gzip {
+        /// The file.
+        path: PathBuf,
+        /// The decoder's error.
+        source: std::io::Error,
+    },
+    /// The first bytes are not an IDX header.
+    #[error("{path}: not an IDX file (magic bytes {magic:02x?}; expected 00 00 08 0N)")]
+    BadMagic {
+        /// The file.
+        path: PathBuf,
+        /// The first four bytes.
+        magic: Vec<u8>,
+    },
+    /// The header declares a type other than unsigned bytes.
+    #[error("{path}: IDX element type 0x{code:02x} is not supported; only 0x08 (unsigned byte) is")]
+    UnsupportedType {
+        /// The file.
+        path: PathBuf,
+        /// The type code.
+        code: u8,
+    },
+    /// The header's dimensions are impossible.
+    #[error("{path}: impossible dimensions {dims:?} ({why})")]
+    BadDims {
+        /// The file.
+        path: PathBuf,
+        /// The dimensions read.
+        dims: Vec<u64>,
+        /// What is wrong with them.
+        why: String,
+    },
+    /// The payload is shorter or longer than the header says.
+    #[error("{path}: the header promises {expected} bytes of data but the file holds {found}{}", if found < expected { " (truncated file?)" } else { "" })]
+    SizeMismatch {
+        /// The file.
+        path: PathBuf,
+        /// Bytes the header promises.
+        expected: u64,
+        /// Bytes present.
+        found: u64,
+    },
+    /// The file exceeds [`MAX_IDX_BYTES`].
+    #[error("{path}: larger than {MAX_IDX_BYTES} bytes; not a dataset batchbench reads")]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+    },
+}
+
+/// An IDX array of unsigned bytes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IdxArray {
+    /// Dimensions, outermost first (e.g. `[60000, 28, 28]`).
+    pub dims: Vec<usize>,
+    /// The payload, row-major.
+    pub data: Vec<u8>,
+}
+
+/// Reads a raw or gzipped IDX file (gzip is detected by its magic bytes).
+pub fn read_idx(path: &Path) -> Result<IdxArray, IdxError> {
+    let io = |source| IdxError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let bytes = std::fs::read(path).map_err(io)?;
+    parse_idx(path, &bytes)
+}
+
+/// Parses IDX bytes (raw or gzipped); `path` names the file in errors.
+pub fn parse_idx(path: &Path, bytes: &[u8]) -> Result<IdxArray, IdxError> {
+    let too_large = || IdxError::TooLarge {
+        path: path.to_path_buf(),
+    };
+    if bytes.len() as u64 > MAX_IDX_BYTES {
+        return Err(too_large());
+    }
+    let decoded;
+    let raw: &[u8] = if bytes.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(bytes)
+            .take(MAX_IDX_BYTES + 1)
+            .read_to_end(&mut out)
+            .map_err(|source| IdxError::Gzip {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        if out.len() as u64 > MAX_IDX_BYTES {
+            return Err(too_large());
+        }
+        decoded = out;
+        &decoded
+    } else {
+        bytes
+    };
+    parse_raw(path, raw)
+}
+
+fn parse_raw(path: &Path, raw: &[u8]) -> Result<IdxArray, IdxError> {
+    let path_buf = || path.to_path_buf();
+    if raw.len() < 4 || raw[0] != 0 || raw[1] != 0 {
+        return Err(IdxError::BadMagic {
+            path: path_buf(),
+            magic: raw.iter().take(4).copied().collect(),
+        });
+    }
+    if raw[2] != 0x08 {
+        return Err(IdxError::UnsupportedType {
+            path: path_buf(),
+            code: raw[2],
+        });
+    }
+    let ndims = raw[3] as usize;
+    let header = 4 + 4 * ndims;
+    if ndims == 0 || ndims > 4 {
+        return Err(IdxError::BadDims {
+            path: path_buf(),
+            dims: vec![],
+            why: format!("{ndims} dimensions; expected 1 to 4"),
+        });
+    }
+    if raw.len() < header {
+        return Err(IdxError::SizeMismatch {
+            path: path_buf(),
+            expected: header as u64,
+            found: raw.len() as u64,
+        });
+    }
+    let dims: Vec<u64> = raw[4..header]
+        .chunks_exact(4)
+        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as u64)
+        .collect();
+    let bad = |why: &str| IdxError::BadDims {
+        path: path_buf(),
+        dims: dims.clone(),
+        why: why.to_string(),
+    };
+    if dims.contains(&0) {
+        return Err(bad("a dimension is zero"));
+    }
+    let expected = dims
+        .iter()
+        .try_fold(1u64, |acc, &d| acc.checked_mul(d))
+        .filter(|&n| n <= MAX_IDX_BYTES)
+        .ok_or_else(|| bad("their product exceeds the size limit"))?;
+    let found = (raw.len() - header) as u64;
+    if found != expected {
+        return Err(IdxError::SizeMismatch {
+            path: path_buf(),
+            expected,
+            found,
+        });
+    }
+    Ok(IdxArray {
+        dims: dims.iter().map(|&d| d as usize).collect(),
+        data: raw[header..].to_vec(),
+    })
+}
+
+/// Encodes an array as raw IDX bytes (for tests and fixtures).
+pub fn encode_idx(dims: &[u32], data: &[u8]) -> Vec<u8> {
+    let mut out = vec![0, 0, 0x08, dims.len() as u8];
+    for d in dims {
+        out.extend_from_slice(&d.to_be_bytes());
+    }
+    out.extend_from_slice(data);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn p() -> &'static Path {
+        Path::new("f.idx")
+    }
+
+    #[test]
+    fn reads_raw_and_gzipped_images() {
+        let data: Vec<u8> = (0..2 * 3 * 3).collect();
+        let raw = encode_idx(&[2, 3, 3], &data);
+        let a = parse_idx(p(), &raw).unwrap();
+        assert_eq!(a.dims, vec![2, 3, 3]);
+        assert_eq!(a.data, data);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&raw).unwrap();
+        let b = parse_idx(p(), &gz.finish().unwrap()).unwrap();
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn wrong_magic_is_an_error() {
+        let mut raw = encode_idx(&[2], &[1, 2]);
+        raw[0] = 0x50;
+        let e = parse_idx(p(), &raw).unwrap_err();
+        assert!(matches!(e, IdxError::BadMagic { .. }), "{e}");
+        assert!(e.to_string().contains("not an IDX file"));
+    }
+
+    #[test]
+    fn float_type_is_unsupported() {
+        let mut raw = encode_idx(&[1], &[0, 0, 0, 0]);
+        raw[2] = 0x0d;
+        let e = parse_idx(p(), &raw).unwrap_err();
+        assert!(e.to_string().contains("0x0d is not supported"), "{e}");
+    }
+
+    #[test]
+    fn truncated_payload_is_reported_with_sizes() {
+        let raw = encode_idx(&[10, 28, 28], &[0; 100]);
+        let e = parse_idx(p(), &raw).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "f.idx: the header promises 7840 bytes of data but the file holds 100 (truncated file?)"
+        );
+    }
+
+    #[test]
+    fn truncated_header_is_an_error() {
+        let raw = vec![0, 0, 8, 3, 0, 0];
+        assert!(matches!(
+            parse_idx(p(), &raw).unwrap_err(),
+            IdxError::SizeMismatch { .. }
+        ));
+    }
+
+    #[test]
+    fn huge_dimensions_do_not_allocate() {
+        let raw = encode_idx(&[u32::MAX, u32::MAX, u32::MAX], &[]);
+        let e = parse_idx(p(), &raw).unwrap_err();
+        assert!(e.to_string().contains("exceeds the size limit"), "{e}");
+    }
+
+    #[test]
+    fn zero_dimension_is_an_error() {
+        let raw = encode_idx(&[0, 28], &[]);
+        assert!(
+            parse_idx(p(), &raw)
+                .unwrap_err()
+                .to_string()
+                .contains("zero")
+        );
+    }
+
+    #[test]
+    fn corrupt_gzip_is_an_error() {
+        let e = parse_idx(p(), &[0x1f, 0x8b, 8, 0, 1, 2, 3]).unwrap_err();
+        assert!(matches!(e, IdxError::Gzip { .. }), "{e}");
+    }
+}

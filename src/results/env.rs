@@ -1,0 +1,129 @@
+//! The environment fingerprint: where, with what and how a run was made.
+//!
+//! Enough to rerun it (versions, suite hash, the command) and to decide whether two
+//! results are comparable (hardware, driver, backend). `compare` derives its testbed
+//! identity from these fields.
+
+use serde::{Deserialize, Serialize};
+use sysinfo::System;
+
+use crate::telemetry::nvml::{GpuInfo, list_gpus};
+
+/// Versions fixed at build time (see build.rs).
+pub mod build {
+    /// batchbench's version.
+    pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+    /// The git commit the binary was built from (`-dirty` when uncommitted changes
+    /// were present), or `unknown` outside a git checkout.
+    pub const GIT: &str = env!("BATCHBENCH_GIT");
+    /// Burn's version, read from Cargo.lock.
+    pub const BURN: &str = env!("BATCHBENCH_BURN_VERSION");
+    /// CubeCL's version, read from Cargo.lock.
+    pub const CUBECL: &str = env!("BATCHBENCH_CUBECL_VERSION");
+    /// The compiler.
+    pub const RUSTC: &str = env!("BATCHBENCH_RUSTC");
+    /// The cargo profile (`release`, `debug`).
+    pub const PROFILE: &str = env!("BATCHBENCH_PROFILE");
+}
+
+/// The environment of one run.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Environment {
+    /// Operating system, e.g. `Linux 12 (bookworm)`.
+    pub os: String,
+    /// Kernel version.
+    #[serde(default)]
+    pub kernel: Option<String>,
+    /// Host name.
+    #[serde(default)]
+    pub host: Option<String>,
+    /// CPU model.
+    pub cpu: String,
+    /// Logical cores.
+    pub cores: usize,
+    /// Physical cores.
+    #[serde(default)]
+    pub physical_cores: Option<usize>,
+    /// Host memory, MiB.
+    pub memory_mib: u64,
+    /// GPUs NVML sees (empty without NVML).
+    pub gpus: Vec<GpuInfo>,
+    /// Why `gpus` is empty, when NVML could not be used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpus_unavailable: Option<String>,
+    /// The Burn backend that trained: `flex` or `cuda`.
+    pub backend: String,
+    /// The device used: `cpu` or `cuda:N`.
+    pub device: String,
+    /// CPU threads available to the backend.
+    pub threads: usize,
+    /// Burn's version.
+    pub burn: String,
+    /// CubeCL's version.
+    pub cubecl: String,
+    /// batchbench's version.
+    pub batchbench: String,
+    /// The commit batchbench was built from.
+    pub git: String,
+    /// The compiler that built it.
+    pub rustc: String,
+    /// The build profile.
+    pub profile: String,
+    /// SHA-256 of the suite file.
+    pub suite_sha256: String,
+    /// SHA-256 over the data files' hashes.
+    #[serde(default)]
+    pub dataset_sha256: Option<String>,
+    /// The command line that ran the sweep.
+    pub command: Vec<String>,
+}
+
+impl Environment {
+    /// Captures the machine and build; the caller fills in run-specific fields.
+    pub fn capture(device: &str, backend: &str) -> Environment {
+        let mut system = System::new();
+        system.refresh_memory();
+        system.refresh_cpu_list(sysinfo::CpuRefreshKind::nothing());
+        let cpu = system
+            .cpus()
+            .first()
+            .map(|c| c.brand().trim().to_string())
+            .unwrap_or_default();
+        let (gpus, gpus_unavailable) = match list_gpus() {
+            Ok(g) => (g, None),
+            Err(e) => (vec![], Some(e)),
+        };
+        Environment {
+            os: System::long_os_version().unwrap_or_else(|| std::env::consts::OS.to_string()),
+            kernel: System::kernel_version(),
+            host: System::host_name(),
+            cpu,
+            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            physical_cores: System::physical_core_count(),
+            memory_mib: system.total_memory() / (1024 * 1024),
+            gpus,
+            gpus_unavailable,
+            backend: backend.to_string(),
+            device: device.to_string(),
+            threads: rayon_threads(),
+            burn: build::BURN.to_string(),
+            cubecl: build::CUBECL.to_string(),
+            batchbench: build::VERSION.to_string(),
+            git: build::GIT.to_string(),
+            rustc: build::RUSTC.to_string(),
+            profile: build::PROFILE.to_string(),
+            suite_sha256: String::new(),
+            dataset_sha256: None,
+            command: vec![],
+        }
+    }
+}
+
+/// Threads the CPU backend uses: `RAYON_NUM_THREADS` if set, else the logical cores.
+pub fn rayon_threads() -> usize {
+    std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}

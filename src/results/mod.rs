@@ -1,0 +1,10 @@
+//! Run records and where they are kept: the record type ([`record`]), the
+//! environment fingerprint ([`env`]) and the JSONL store ([`store`]).
+
+pub mod env;
+pub mod record;
+pub mod store;
+
+pub use env::Environment;
+pub use record::{CurvePoint, RunRecord, RunStatus, Summary};
+pub use store::{Manifest, Store, read_records};

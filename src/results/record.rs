@@ -1,0 +1,213 @@
+//! `RunRecord`: what one run measured, one JSON object per line of `runs.jsonl`.
+//!
+//! The field names are a contract (DESIGN.md): reports, `compare`, `merge` and other
+//! people's scripts read them. New fields may be added; existing ones keep their
+//! meaning. Unmeasured or unreached values are `null`, never a guess.
+
+use serde::{Deserialize, Serialize};
+
+use super::env::Environment;
+use crate::suite::RunSpec;
+use crate::telemetry::TelemetryReport;
+
+/// The record schema version this build writes (and the newest it reads).
+pub const RECORD_SCHEMA: u32 = 1;
+
+/// How a run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    /// Trained for the whole budget.
+    Ok,
+    /// Ran out of device memory.
+    Oom,
+    /// The training loss became NaN or infinite.
+    Diverged,
+    /// Hit its wall-clock limit.
+    Timeout,
+    /// The worker failed (panic, signal, unexpected exit).
+    Crashed,
+    /// Stopped by the user (Ctrl-C) or the sweep's time budget.
+    Interrupted,
+}
+
+impl RunStatus {
+    /// The name as written in records.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Ok => "ok",
+            RunStatus::Oom => "oom",
+            RunStatus::Diverged => "diverged",
+            RunStatus::Timeout => "timeout",
+            RunStatus::Crashed => "crashed",
+            RunStatus::Interrupted => "interrupted",
+        }
+    }
+
+    /// Whether a rerun would be expected to give the same outcome (so `--resume`
+    /// skips it). Interrupted and crashed runs are retried.
+    pub fn is_final(self) -> bool {
+        !matches!(self, RunStatus::Interrupted | RunStatus::Crashed)
+    }
+}
+
+/// One evaluation point of the learning curve.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CurvePoint {
+    /// Examples seen / training-set size.
+    pub epoch: f64,
+    /// Optimizer steps taken.
+    pub step: u64,
+    /// Training examples seen.
+    pub samples: u64,
+    /// Seconds since the run started, evaluation included.
+    pub wall_s: f64,
+    /// Seconds spent training (evaluation excluded), device synchronized.
+    pub train_s: f64,
+    /// The learning rate in force at this point.
+    pub lr: f64,
+    /// The batch size in force at this point.
+    pub batch_size: u64,
+    /// Mean cross-entropy on the fixed training subset.
+    pub train_loss: f64,
+    /// Accuracy on the fixed training subset.
+    pub train_acc: f64,
+    /// Mean cross-entropy on the test set.
+    pub test_loss: f64,
+    /// Accuracy on the test set.
+    pub test_acc: f64,
+    /// Probe values measured at this point (e.g. `weight_distance`).
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub probes: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Figures derived from the curve and timings.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Train accuracy at the last evaluation.
+    pub final_train_acc: Option<f64>,
+    /// Test accuracy at the last evaluation.
+    pub final_test_acc: Option<f64>,
+    /// Train loss at the last evaluation.
+    pub final_train_loss: Option<f64>,
+    /// Test loss at the last evaluation.
+    pub final_test_loss: Option<f64>,
+    /// Generalization gap: final train accuracy − final test accuracy.
+    pub gap: Option<f64>,
+    /// Best test accuracy over the curve.
+    pub best_test_acc: Option<f64>,
+    /// The target used (from the spec).
+    pub target_acc: Option<f64>,
+    /// Training seconds until the test accuracy first reached the target, warm-up
+    /// included; null when never reached.
+    pub time_to_target_s: Option<f64>,
+    /// The same without the warm-up (steady-state time to target).
+    pub time_to_target_excl_warmup_s: Option<f64>,
+    /// Wall seconds (evaluation included) until the target was first reached.
+    pub wall_to_target_s: Option<f64>,
+    /// Optimizer steps until the target was first reached.
+    pub steps_to_target: Option<u64>,
+    /// Training examples seen until the target was first reached.
+    pub samples_to_target: Option<u64>,
+    /// Epochs until the target was first reached.
+    pub epochs_to_target: Option<f64>,
+    /// Steady-state training throughput, examples per second, after warm-up.
+    pub samples_per_s: Option<f64>,
+    /// Seconds until the end of the first `warmup_steps` steps (kernel compilation,
+    /// autotuning, allocator growth).
+    pub warmup_s: Option<f64>,
+    /// Steps counted as warm-up.
+    pub warmup_steps: Option<u64>,
+    /// Total training seconds (evaluation excluded).
+    pub train_s: Option<f64>,
+    /// Total seconds spent evaluating.
+    pub eval_s: Option<f64>,
+    /// Total wall seconds of the run in the worker, data loading included.
+    pub wall_s: Option<f64>,
+    /// Seconds to load the dataset and place it on the device.
+    pub data_s: Option<f64>,
+    /// Optimizer steps taken.
+    pub steps: Option<u64>,
+    /// Training examples seen.
+    pub samples: Option<u64>,
+    /// Trainable parameters of the model.
+    pub parameters: Option<u64>,
+    /// Energy spent until the target was first reached, joules (GPU counter).
+    pub energy_to_target_j: Option<f64>,
+}
+
+/// Why a run diverged.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Divergence {
+    /// The step at which a non-finite loss was seen.
+    pub step: u64,
+    /// The last finite training loss read before it, if any.
+    pub last_finite_loss: Option<f64>,
+}
+
+/// Facts about the data actually used.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DataInfo {
+    /// Where it was loaded from.
+    pub source: String,
+    /// Training examples.
+    pub train_size: u64,
+    /// Test examples.
+    pub test_size: u64,
+    /// Values per example.
+    pub features: u64,
+    /// Classes.
+    pub classes: u64,
+    /// How raw values were normalized.
+    pub normalization: crate::data::Normalization,
+    /// Files read, with SHA-256.
+    pub files: Vec<crate::data::DataFile>,
+}
+
+/// One run, as stored in `runs.jsonl`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// Record schema version.
+    pub schema: u32,
+    /// The run's key (hash of its configuration and seed).
+    pub key: String,
+    /// The configuration's key (the same for every seed).
+    pub config_key: String,
+    /// The suite name.
+    pub suite: String,
+    /// How it ended.
+    pub status: RunStatus,
+    /// For anything but `ok`: why, in a sentence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// When the run started (RFC 3339).
+    pub started_at: String,
+    /// When the run ended (RFC 3339).
+    pub finished_at: String,
+    /// What was run.
+    pub spec: RunSpec,
+    /// Where and with what it ran.
+    pub env: Environment,
+    /// The data used (absent if the run failed before loading it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<DataInfo>,
+    /// The learning curve (possibly partial for failed runs).
+    pub curve: Vec<CurvePoint>,
+    /// Derived figures.
+    pub summary: Summary,
+    /// Hardware telemetry during the run.
+    pub telemetry: TelemetryReport,
+    /// Probe results at the end of the run.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub probes: serde_json::Map<String, serde_json::Value>,
+    /// Set when the run diverged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub divergence: Option<Divergence>,
+}
+
+impl RunRecord {
+    /// A short label for tables and charts.
+    pub fn label(&self) -> String {
+        self.spec.label()
+    }
+}

@@ -1,0 +1,349 @@
+//! Sweeps: expand a suite, resolve devices, run every run (each in its own worker
+//! process by default), append each record as it finishes.
+//!
+//! Process isolation (DESIGN.md): an out-of-memory error at a large batch, a crash or
+//! a time-out ends that run with a status and the sweep goes on; GPU memory is fully
+//! returned between runs, so each run's peak memory is its own.
+
+pub mod process;
+pub mod shard;
+pub mod worker;
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::device::{self, CudaProbe, DeviceKind};
+use crate::results::Environment;
+use crate::results::record::{RunRecord, RunStatus};
+use crate::results::store::{self, Manifest, Store};
+use crate::suite::{DeviceRequest, RunSpec, Suite};
+use process::Interrupts;
+use shard::Shard;
+use worker::{WorkerEvent, WorkerJob};
+
+/// How to run a sweep.
+#[derive(Clone, Debug)]
+pub struct SweepOptions {
+    /// The results folder.
+    pub out: PathBuf,
+    /// Overrides every run's `device`.
+    pub device: Option<DeviceRequest>,
+    /// Skip runs that already have a final record in `out`.
+    pub resume: bool,
+    /// Move an existing `runs.jsonl` aside and start a new one.
+    pub fresh: bool,
+    /// Run in this process instead of one worker per run (no isolation).
+    pub in_process: bool,
+    /// Run only this shard of the suite.
+    pub shard: Option<Shard>,
+    /// Telemetry sampling interval; zero switches telemetry off.
+    pub telemetry_interval: Duration,
+    /// Stop starting runs after this long (the sweep-level budget).
+    pub budget: Option<Duration>,
+    /// Where CubeCL's caches live (shared by all workers).
+    pub cache_dir: PathBuf,
+    /// The command line, for the records.
+    pub command: Vec<String>,
+    /// Show a progress bar.
+    pub progress: bool,
+}
+
+/// What a sweep did.
+#[derive(Debug, Default)]
+pub struct SweepOutcome {
+    /// Runs executed now, by status.
+    pub by_status: HashMap<RunStatus, usize>,
+    /// Runs skipped because they were already done (`--resume`).
+    pub skipped: usize,
+    /// Runs not started (interrupted or out of budget).
+    pub not_started: usize,
+    /// Whether the user interrupted the sweep.
+    pub interrupted: bool,
+    /// Where the records are.
+    pub runs_path: PathBuf,
+}
+
+impl SweepOutcome {
+    /// Runs executed now.
+    pub fn executed(&self) -> usize {
+        self.by_status.values().sum()
+    }
+}
+
+/// The default CubeCL cache folder: `$BATCHBENCH_CACHE`, else the user cache folder
+/// (`~/.cache/batchbench/cubecl`).
+pub fn default_cache_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("BATCHBENCH_CACHE") {
+        return PathBuf::from(dir).join("cubecl");
+    }
+    let home_cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    home_cache.join("batchbench").join("cubecl")
+}
+
+/// Resolves every run's device (probing CUDA once per request) before anything runs.
+pub fn resolve_devices(
+    specs: &mut [RunSpec],
+    override_device: Option<DeviceRequest>,
+) -> anyhow::Result<HashMap<DeviceKind, Option<CudaProbe>>> {
+    let mut resolved: HashMap<DeviceRequest, (DeviceKind, Option<CudaProbe>)> = HashMap::new();
+    let mut used = HashMap::new();
+    for spec in specs.iter_mut() {
+        let request = match override_device {
+            Some(d) => d,
+            None => spec
+                .device
+                .parse()
+                .map_err(|e: String| anyhow::anyhow!("{e}"))?,
+        };
+        if !resolved.contains_key(&request) {
+            let r = device::resolve(request).map_err(|e| anyhow::anyhow!("{e}"))?;
+            resolved.insert(request, r);
+        }
+        let (kind, probe) = resolved[&request].clone();
+        if kind == DeviceKind::Cpu && spec.precision != crate::suite::Precision::F32 {
+            bail!(
+                "run `{}` asks for precision {} but runs on the CPU, which trains in f32 only; use device: cuda or precision: f32",
+                spec.label(),
+                spec.precision.as_str()
+            );
+        }
+        spec.device = kind.to_string();
+        used.insert(kind, probe);
+    }
+    Ok(used)
+}
+
+/// Runs a suite into `opts.out`.
+pub fn run_suite(
+    suite: &Suite,
+    opts: &SweepOptions,
+    interrupts: &Interrupts,
+) -> anyhow::Result<SweepOutcome> {
+    let mut specs = suite.expand().map_err(|e| anyhow::anyhow!("{e}"))?;
+    if let Some(shard) = opts.shard {
+        specs = shard.select(specs);
+    }
+    let probes = resolve_devices(&mut specs, opts.device)?;
+
+    let mut store = Store::open(&opts.out)?;
+    let runs_path = store.runs_path();
+    let previous = if runs_path.exists() && std::fs::metadata(&runs_path)?.len() > 0 {
+        Some(store::read_records(&runs_path)?)
+    } else {
+        None
+    };
+    let mut done: HashSet<String> = HashSet::new();
+    let old_manifest = Store::read_manifest(&opts.out)?;
+    if let Some(prev) = &previous {
+        for w in &prev.warnings {
+            eprintln!("warning: {w}");
+        }
+        if opts.fresh {
+            drop(store);
+            let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
+            let aside = opts.out.join(format!("runs-{stamp}.jsonl"));
+            std::fs::rename(&runs_path, &aside)
+                .with_context(|| format!("cannot move {} aside", runs_path.display()))?;
+            eprintln!("moved the previous records to {}", aside.display());
+            store = Store::open(&opts.out)?;
+        } else if opts.resume {
+            done = prev
+                .records
+                .iter()
+                .filter(|r| r.status.is_final())
+                .map(|r| r.key.clone())
+                .collect();
+            if let Some(m) = &old_manifest
+                && m.suite_sha256 != suite.sha256
+            {
+                eprintln!(
+                    "note: {} changed since these records were written (suite hash {} → {}). Runs are matched by their key, a hash of the run's full configuration: unchanged runs keep their records, new or changed ones run now.",
+                    suite.path.display(),
+                    &m.suite_sha256[..12],
+                    &suite.sha256[..12]
+                );
+            }
+        } else if !prev.records.is_empty() {
+            bail!(
+                "{} already holds {} record(s); pass --resume to skip finished runs and run the rest, or --fresh to start over (the old file is kept)",
+                runs_path.display(),
+                prev.records.len()
+            );
+        }
+    }
+
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let manifest = Manifest {
+        schema: 1,
+        suite: suite.name().to_string(),
+        suite_path: suite.path.display().to_string(),
+        suite_sha256: suite.sha256.clone(),
+        suite_text: suite.text.clone(),
+        command: opts.command.clone(),
+        batchbench: format!(
+            "{} ({})",
+            crate::results::env::build::VERSION,
+            crate::results::env::build::GIT
+        ),
+        created_at: old_manifest
+            .as_ref()
+            .filter(|_| !opts.fresh)
+            .map_or(now.clone(), |m| m.created_at.clone()),
+        updated_at: now,
+        runs_planned: specs.len(),
+        shard: opts.shard.map(|s| s.to_string()),
+    };
+    store.write_manifest(&manifest)?;
+
+    let todo: Vec<RunSpec> = specs
+        .into_iter()
+        .filter(|s| !done.contains(&s.key()))
+        .collect();
+    let mut outcome = SweepOutcome {
+        skipped: manifest.runs_planned - todo.len(),
+        runs_path: runs_path.clone(),
+        ..SweepOutcome::default()
+    };
+    if outcome.skipped > 0 {
+        eprintln!(
+            "resuming: {} of {} runs already have final records",
+            outcome.skipped, manifest.runs_planned
+        );
+    }
+
+    let bar = if opts.progress {
+        let bar = ProgressBar::new(todo.len() as u64);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{prefix:.bold} [{bar:30}] {pos}/{len} runs, {elapsed} elapsed, ETA {eta}  {msg}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
+        bar.set_prefix(suite.name().to_string());
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+
+    let suite_dir = suite.path.parent().map(Path::to_path_buf);
+    let mut env_cache: HashMap<String, Environment> = HashMap::new();
+    let sweep_started = Instant::now();
+    let total = todo.len();
+    for (i, spec) in todo.into_iter().enumerate() {
+        if interrupts.requested() {
+            outcome.interrupted = true;
+            outcome.not_started = total - i;
+            break;
+        }
+        let remaining_budget = opts
+            .budget
+            .map(|b| b.saturating_sub(sweep_started.elapsed()));
+        if remaining_budget == Some(Duration::ZERO) {
+            eprintln!(
+                "the sweep's time budget is spent; {} run(s) not started (rerun with --resume to continue)",
+                total - i
+            );
+            outcome.not_started = total - i;
+            break;
+        }
+        let kind: DeviceKind = spec
+            .device
+            .parse()
+            .map_err(|e: String| anyhow::anyhow!(e))?;
+        let extra_env = probes
+            .get(&kind)
+            .and_then(|p| p.as_ref())
+            .map(device::worker_env)
+            .unwrap_or_default();
+        let job = WorkerJob {
+            spec: spec.clone(),
+            suite_sha256: suite.sha256.clone(),
+            suite_dir: suite_dir.clone(),
+            command: opts.command.clone(),
+            telemetry_interval_ms: opts.telemetry_interval.as_millis() as u64,
+            cache_dir: opts.cache_dir.clone(),
+        };
+        let label = spec.label();
+        bar.set_message(label.clone());
+        let timeout = match (
+            spec.timeout_s.map(Duration::from_secs_f64),
+            remaining_budget,
+        ) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let mut on_event = |event: &WorkerEvent| {
+            if let WorkerEvent::Eval { point } = event {
+                bar.set_message(format!(
+                    "{label}  epoch {:.1}  test {:.1}%",
+                    point.epoch,
+                    point.test_acc * 100.0
+                ));
+            }
+        };
+        let record = if opts.in_process {
+            let stop = Arc::new(AtomicBool::new(false));
+            let mut sink = |e: WorkerEvent| on_event(&e);
+            worker::execute(&job, &mut sink, stop)
+        } else {
+            let backend = if kind == DeviceKind::Cpu {
+                "flex"
+            } else {
+                "cuda"
+            };
+            let env = env_cache
+                .entry(spec.device.clone())
+                .or_insert_with(|| Environment::capture(&spec.device, backend));
+            process::run_worker(&job, timeout, env, &extra_env, interrupts, &mut on_event)?
+        };
+        store.append(&record)?;
+        *outcome.by_status.entry(record.status).or_default() += 1;
+        bar.suspend(|| println!("{}", one_line(i + 1, total, &record)));
+        bar.inc(1);
+        if record.status == RunStatus::Interrupted {
+            outcome.interrupted = true;
+            outcome.not_started = total - i - 1;
+            break;
+        }
+    }
+    bar.finish_and_clear();
+    Ok(outcome)
+}
+
+/// One line per finished run: status, accuracy, time, throughput.
+pub fn one_line(i: usize, n: usize, r: &RunRecord) -> String {
+    let s = &r.summary;
+    let mut parts = vec![r.status.as_str().to_string()];
+    if let Some(a) = s.final_test_acc {
+        parts.push(format!("test {:.1}%", a * 100.0));
+    }
+    if let Some(t) = s.train_s {
+        parts.push(format!("train {t:.1} s"));
+    }
+    if let Some(v) = s.samples_per_s {
+        parts.push(format!("{v:.0} samples/s"));
+    }
+    match (s.target_acc, s.time_to_target_s) {
+        (Some(t), Some(tt)) => parts.push(format!("{:.0}% reached at {tt:.2} s", t * 100.0)),
+        (Some(t), None) if r.status == RunStatus::Ok => {
+            parts.push(format!("{:.0}% not reached", t * 100.0))
+        }
+        _ => {}
+    }
+    if let Some(reason) = &r.reason
+        && r.status != RunStatus::Ok
+    {
+        parts.push(reason.clone());
+    }
+    format!("[{i}/{n}] {}: {}", r.label(), parts.join(", "))
+}

@@ -1,0 +1,379 @@
+//! Range checks on single values, wherever they are written in a suite.
+//!
+//! The bounds are generous for real studies and tight enough that an absurd value
+//! (batch 10¹², 10⁹ epochs, a NaN learning rate) is refused by `validate` before it
+//! can allocate or loop for ever. Checks that need several settings at once (a batch
+//! larger than the dataset) live in `expand.rs`.
+
+use super::schema::*;
+
+/// The largest batch size accepted (2²⁴): far above what fits any GPU for these models.
+pub const MAX_BATCH: u64 = 1 << 24;
+/// The largest epoch budget (and warm-up or eval interval) accepted.
+pub const MAX_EPOCHS: f64 = 10_000.0;
+/// The largest sample budget accepted.
+pub const MAX_SAMPLES: u64 = 100_000_000_000;
+/// The largest number of examples a synthetic dataset may hold (examples × features).
+pub const MAX_SYNTHETIC_VALUES: u64 = 1 << 30;
+
+fn in_range_u64(value: u64, min: u64, max: u64, what: &str) -> Result<(), String> {
+    if value < min || value > max {
+        Err(format!(
+            "{value} is out of range; {what} must be between {min} and {max}"
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+fn positive_finite(value: f64, max: f64, what: &str) -> Result<(), String> {
+    if !value.is_finite() || value <= 0.0 || value > max {
+        Err(format!(
+            "{value} is not allowed; {what} must be a number > 0 and ≤ {max}"
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+fn unused(name: &str, set: bool, applies_to: &str) -> Result<(), String> {
+    if set {
+        Err(format!("`{name}` applies only to {applies_to}; remove it"))
+    } else {
+        Ok(())
+    }
+}
+
+impl CheckValue for u64 {
+    fn check(&self, field: &str) -> Result<(), String> {
+        match field {
+            "batch_size" => in_range_u64(*self, 1, MAX_BATCH, "batch_size"),
+            "base_batch" => in_range_u64(*self, 1, MAX_BATCH, "base_batch"),
+            "accumulate" => in_range_u64(*self, 1, 4096, "accumulate"),
+            "samples" => in_range_u64(*self, 1, MAX_SAMPLES, "samples"),
+            "eval_train_samples" => in_range_u64(*self, 1, 10_000_000, "eval_train_samples"),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl CheckValue for u32 {
+    fn check(&self, _field: &str) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+impl CheckValue for f64 {
+    fn check(&self, field: &str) -> Result<(), String> {
+        match field {
+            "lr" => positive_finite(*self, 100.0, "lr"),
+            "epochs" => positive_finite(*self, MAX_EPOCHS, "epochs"),
+            "eval_every" => positive_finite(*self, MAX_EPOCHS, "eval_every"),
+            "timeout_s" => positive_finite(*self, 1e7, "timeout_s"),
+            "warmup_epochs" => {
+                if self.is_finite() && (0.0..=MAX_EPOCHS).contains(self) {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "{self} is not allowed; warmup_epochs must be between 0 and {MAX_EPOCHS}"
+                    ))
+                }
+            }
+            "target_accuracy" => {
+                if self.is_finite() && *self > 0.0 && *self <= 1.0 {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "{self} is not allowed; target_accuracy is a fraction in (0, 1], e.g. 0.9 for 90%"
+                    ))
+                }
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+impl CheckValue for DatasetSpec {
+    fn check(&self, _field: &str) -> Result<(), String> {
+        let synthetic = self.name == DatasetName::Synthetic;
+        let idx = matches!(self.name, DatasetName::Mnist | DatasetName::FashionMnist);
+        unused(
+            "path",
+            self.path.is_some() && !idx,
+            "mnist and fashion-mnist",
+        )?;
+        unused(
+            "test_fraction",
+            self.test_fraction.is_some() && self.name != DatasetName::Digits,
+            "digits",
+        )?;
+        unused(
+            "data_seed",
+            self.data_seed.is_some() && idx,
+            "digits and synthetic",
+        )?;
+        for (name, set) in [
+            ("train_samples", self.train_samples.is_some()),
+            ("test_samples", self.test_samples.is_some()),
+            ("features", self.features.is_some()),
+            ("classes", self.classes.is_some()),
+            ("noise", self.noise.is_some()),
+        ] {
+            unused(name, set && !synthetic, "the synthetic dataset")?;
+        }
+        if let Some(n) = self.train_subset {
+            in_range_u64(n, 1, 100_000_000, "train_subset")?;
+        }
+        if let Some(n) = self.test_subset {
+            in_range_u64(n, 1, 100_000_000, "test_subset")?;
+        }
+        if let Some(f) = self.test_fraction
+            && !(f.is_finite() && f > 0.0 && f < 1.0)
+        {
+            return Err(format!(
+                "test_fraction {f} must be strictly between 0 and 1"
+            ));
+        }
+        if synthetic {
+            let resolved = self.resolved();
+            let (train, test) = (
+                resolved.train_samples.unwrap(),
+                resolved.test_samples.unwrap(),
+            );
+            let (features, classes) = (resolved.features.unwrap(), resolved.classes.unwrap());
+            in_range_u64(train, 1, 10_000_000, "train_samples")?;
+            in_range_u64(test, 1, 10_000_000, "test_samples")?;
+            in_range_u64(features, 1, 100_000, "features")?;
+            in_range_u64(classes, 2, 1_000, "classes")?;
+            let values = (train + test).saturating_mul(features);
+            if values > MAX_SYNTHETIC_VALUES {
+                return Err(format!(
+                    "(train_samples + test_samples) × features = {values} values is too large; the limit is {MAX_SYNTHETIC_VALUES}"
+                ));
+            }
+            let noise = resolved.noise.unwrap();
+            if !(noise.is_finite() && (0.0..=1000.0).contains(&noise)) {
+                return Err(format!("noise {noise} must be between 0 and 1000"));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl CheckValue for ModelSpec {
+    fn check(&self, _field: &str) -> Result<(), String> {
+        let kind = self.kind;
+        if kind == ModelKind::Logreg {
+            unused("hidden", self.hidden.is_some(), "mlp and cnn")?;
+            unused("activation", self.activation.is_some(), "mlp and cnn")?;
+        }
+        if kind != ModelKind::Cnn {
+            unused("channels", self.channels.is_some(), "cnn")?;
+            unused("kernel", self.kernel.is_some(), "cnn")?;
+        }
+        if let Some(hidden) = &self.hidden {
+            if hidden.len() > 16 {
+                return Err(format!(
+                    "{} hidden layers is too many; at most 16",
+                    hidden.len()
+                ));
+            }
+            for &w in hidden {
+                in_range_u64(w, 1, 65_536, "each hidden width")?;
+            }
+        }
+        if let Some(channels) = &self.channels {
+            if channels.is_empty() || channels.len() > 4 {
+                return Err("channels must list 1 to 4 conv blocks, e.g. [16, 32]".into());
+            }
+            for &c in channels {
+                in_range_u64(c, 1, 1024, "each channel count")?;
+            }
+        }
+        if let Some(k) = self.kernel
+            && (k % 2 == 0 || !(1..=11).contains(&k))
+        {
+            return Err(format!("kernel {k} must be odd, between 1 and 11"));
+        }
+        Ok(())
+    }
+}
+
+impl CheckValue for OptimizerSpec {
+    fn check(&self, _field: &str) -> Result<(), String> {
+        let sgd = self.kind == OptimizerKind::Sgd;
+        unused("momentum", self.momentum.is_some() && !sgd, "sgd")?;
+        unused("nesterov", self.nesterov.is_some() && !sgd, "sgd")?;
+        for (name, set) in [
+            ("beta1", self.beta1.is_some()),
+            ("beta2", self.beta2.is_some()),
+            ("epsilon", self.epsilon.is_some()),
+        ] {
+            unused(name, set && sgd, "adam and adamw")?;
+        }
+        if let Some(m) = self.momentum
+            && !(m.is_finite() && (0.0..1.0).contains(&m))
+        {
+            return Err(format!("momentum {m} must be in [0, 1)"));
+        }
+        if self.nesterov == Some(true) && self.momentum.unwrap_or(0.0) == 0.0 {
+            return Err("nesterov needs momentum > 0, e.g. momentum: 0.9".into());
+        }
+        for (name, value) in [("beta1", self.beta1), ("beta2", self.beta2)] {
+            if let Some(b) = value
+                && !(b.is_finite() && (0.0..1.0).contains(&b))
+            {
+                return Err(format!("{name} {b} must be in [0, 1)"));
+            }
+        }
+        if let Some(e) = self.epsilon {
+            positive_finite(e, 1.0, "epsilon")?;
+        }
+        if let Some(w) = self.weight_decay
+            && !(w.is_finite() && (0.0..=1.0).contains(&w))
+        {
+            return Err(format!("weight_decay {w} must be between 0 and 1"));
+        }
+        Ok(())
+    }
+}
+
+impl CheckValue for LrSchedule {
+    fn check(&self, _field: &str) -> Result<(), String> {
+        let step = self.kind == ScheduleKind::Step;
+        unused(
+            "milestones",
+            self.milestones.is_some() && !step,
+            "the step schedule",
+        )?;
+        unused("gamma", self.gamma.is_some() && !step, "the step schedule")?;
+        unused(
+            "final_fraction",
+            self.final_fraction.is_some() && self.kind != ScheduleKind::Cosine,
+            "the cosine schedule",
+        )?;
+        if step {
+            let milestones = self.milestones.as_deref().unwrap_or_default();
+            if milestones.is_empty() {
+                return Err("the step schedule needs milestones, e.g. milestones: [30, 60]".into());
+            }
+            let increasing = milestones.windows(2).all(|w| w[0] < w[1]);
+            if !increasing || milestones.iter().any(|m| !m.is_finite() || *m <= 0.0) {
+                return Err("milestones must be positive epochs in increasing order".into());
+            }
+        }
+        if let Some(g) = self.gamma
+            && !(g.is_finite() && g > 0.0 && g <= 1.0)
+        {
+            return Err(format!("gamma {g} must be in (0, 1]"));
+        }
+        if let Some(f) = self.final_fraction
+            && !(f.is_finite() && (0.0..=1.0).contains(&f))
+        {
+            return Err(format!("final_fraction {f} must be in [0, 1]"));
+        }
+        Ok(())
+    }
+}
+
+impl CheckValue for Vec<BatchStep> {
+    fn check(&self, _field: &str) -> Result<(), String> {
+        if self.is_empty() {
+            return Err(
+                "batch_schedule needs at least one step, e.g. [{epoch: 5, batch_size: 512}]".into(),
+            );
+        }
+        let increasing = self.windows(2).all(|w| w[0].epoch < w[1].epoch);
+        if !increasing || self.iter().any(|s| !s.epoch.is_finite() || s.epoch <= 0.0) {
+            return Err("batch_schedule epochs must be positive and increasing".into());
+        }
+        for s in self {
+            in_range_u64(s.batch_size, 1, MAX_BATCH, "each batch_schedule batch_size")?;
+        }
+        Ok(())
+    }
+}
+
+macro_rules! always_valid {
+    ($($t:ty),*) => { $( impl CheckValue for $t { fn check(&self, _: &str) -> Result<(), String> { Ok(()) } } )* };
+}
+always_valid!(LrScaling, Precision, DeviceRequest);
+
+impl DatasetSpec {
+    /// A copy with every default that applies to this dataset written out, so the
+    /// record says exactly what was used.
+    pub fn resolved(&self) -> DatasetSpec {
+        let mut d = self.clone();
+        match d.name {
+            DatasetName::Digits => {
+                d.test_fraction.get_or_insert(0.3);
+                d.data_seed.get_or_insert(0);
+            }
+            DatasetName::Synthetic => {
+                d.data_seed.get_or_insert(0);
+                d.train_samples.get_or_insert(10_000);
+                d.test_samples.get_or_insert(2_000);
+                d.features.get_or_insert(32);
+                d.classes.get_or_insert(10);
+                d.noise.get_or_insert(1.0);
+            }
+            DatasetName::Mnist | DatasetName::FashionMnist => {}
+        }
+        d
+    }
+}
+
+impl ModelSpec {
+    /// A copy with the defaults of its kind written out.
+    pub fn resolved(&self) -> ModelSpec {
+        let mut m = self.clone();
+        if m.kind != ModelKind::Logreg {
+            m.hidden.get_or_insert_with(|| vec![128]);
+            m.activation.get_or_insert(Activation::Relu);
+        }
+        if m.kind == ModelKind::Cnn {
+            m.channels.get_or_insert_with(|| vec![16, 32]);
+            m.kernel.get_or_insert(3);
+        }
+        m
+    }
+}
+
+impl OptimizerSpec {
+    /// Plain SGD.
+    pub fn sgd() -> Self {
+        OptimizerSpec {
+            kind: OptimizerKind::Sgd,
+            momentum: None,
+            nesterov: None,
+            weight_decay: None,
+            beta1: None,
+            beta2: None,
+            epsilon: None,
+        }
+    }
+
+    /// A copy with the defaults of its kind written out.
+    pub fn resolved(&self) -> OptimizerSpec {
+        let mut o = self.clone();
+        match o.kind {
+            OptimizerKind::Sgd => {
+                o.momentum.get_or_insert(0.0);
+                o.nesterov.get_or_insert(false);
+                o.weight_decay.get_or_insert(0.0);
+            }
+            OptimizerKind::Adam | OptimizerKind::Adamw => {
+                o.beta1.get_or_insert(0.9);
+                o.beta2.get_or_insert(0.999);
+                o.epsilon.get_or_insert(1e-8);
+                let decay = if o.kind == OptimizerKind::Adamw {
+                    1e-4
+                } else {
+                    0.0
+                };
+                o.weight_decay.get_or_insert(decay);
+            }
+        }
+        o
+    }
+}

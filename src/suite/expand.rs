@@ -1,0 +1,350 @@
+//! Matrix expansion and resolution of each combination into a [`RunSpec`].
+//!
+//! `include` and `exclude` follow CI matrices (GitHub Actions): an `exclude` entry
+//! removes every combination that has all of its values; an `include` entry whose
+//! matrix-axis values match existing combinations adds its other settings to them,
+//! and otherwise becomes a combination of its own.
+
+use super::checks::MAX_EPOCHS;
+use super::located::Located;
+use super::schema::*;
+use super::spec::RunSpec;
+use super::{Suite, SuiteError};
+use crate::data::{self, DataShape};
+
+/// Runs a suite may expand to; more is almost certainly a mistake in the matrix.
+pub const MAX_RUNS: usize = 100_000;
+
+impl Suite {
+    /// Expands the matrix into runs, in matrix order (the last axis varies fastest).
+    pub fn expand(&self) -> Result<Vec<RunSpec>, SuiteError> {
+        let f = &self.file;
+        let mut base = builtin_defaults();
+        if let Some(defaults) = &f.defaults {
+            base.overlay(defaults);
+        }
+        let axes = f.matrix.as_ref().map(Matrix::axes).unwrap_or_default();
+        let axis_names: Vec<&str> = axes.iter().map(|(name, _, _)| *name).collect();
+
+        let mut combos = vec![Settings::default()];
+        for (name, position, values) in &axes {
+            if values.is_empty() {
+                return Err(self.error_at(
+                    *position,
+                    format!("matrix.{name}"),
+                    "the list is empty; give at least one value or remove the axis",
+                ));
+            }
+            let count = combos.len().saturating_mul(values.len());
+            if count > MAX_RUNS {
+                return Err(self.error_at(
+                    *position,
+                    format!("matrix.{name}"),
+                    format!("the matrix expands to more than {MAX_RUNS} runs; split the study into several suites"),
+                ));
+            }
+            combos = combos
+                .iter()
+                .flat_map(|c| {
+                    values.iter().map(move |v| {
+                        let mut c = c.clone();
+                        c.overlay(v);
+                        c
+                    })
+                })
+                .collect();
+        }
+
+        for (i, entry) in f.exclude.iter().flatten().enumerate() {
+            let fields = entry.value.set_fields();
+            if fields.is_empty() {
+                return Err(self.error_at(
+                    entry.position,
+                    format!("exclude[{i}]"),
+                    "the entry is empty; name the axis values to leave out",
+                ));
+            }
+            if let Some(bad) = fields.iter().find(|n| !axis_names.contains(n)) {
+                return Err(self.error_at(
+                    entry.value.position_of(bad).or(entry.position),
+                    format!("exclude[{i}].{bad}"),
+                    format!(
+                        "`{bad}` is not a matrix axis; exclude entries may only name axes ({})",
+                        list_or_none(&axis_names)
+                    ),
+                ));
+            }
+            let before = combos.len();
+            combos.retain(|c| !entry.value.is_subset_of(c));
+            if combos.len() == before {
+                return Err(self.error_at(
+                    entry.position,
+                    format!("exclude[{i}]"),
+                    "matches no combination of the matrix; check its values",
+                ));
+            }
+        }
+
+        let includes: Vec<&Settings> = f.include.iter().flatten().map(|e| &e.value).collect();
+        if axis_names.is_empty() && !includes.is_empty() {
+            // Without axes, each include entry is a run of its own (as in CI matrices).
+            combos = includes.into_iter().cloned().collect();
+        } else {
+            for entry in includes {
+                let on_axes = entry.only(&axis_names);
+                let other: Vec<&str> = entry
+                    .set_fields()
+                    .into_iter()
+                    .filter(|n| !axis_names.contains(n))
+                    .collect();
+                let extra = entry.only(&other);
+                let mut matched = false;
+                for c in combos.iter_mut().filter(|c| on_axes.is_subset_of(c)) {
+                    c.overlay(&extra);
+                    matched = true;
+                }
+                if !matched {
+                    combos.push(entry.clone());
+                }
+            }
+        }
+
+        if combos.is_empty() {
+            return Err(self.error_at(
+                None,
+                "matrix",
+                "the matrix expands to no runs (every combination is excluded)",
+            ));
+        }
+
+        let mut runs: Vec<RunSpec> = Vec::with_capacity(combos.len());
+        let mut keys = std::collections::HashMap::new();
+        for combo in &combos {
+            let mut merged = base.clone();
+            merged.overlay(combo);
+            let run = self.resolve(&merged)?;
+            let key = run.key();
+            if let Some(previous) = keys.insert(key.clone(), runs.len()) {
+                let previous: &RunSpec = &runs[previous];
+                return Err(self.error_at(
+                    None,
+                    "include",
+                    format!("two combinations define the same run ({}); remove the duplicate include entry", previous.label()),
+                ));
+            }
+            runs.push(run);
+        }
+        Ok(runs)
+    }
+
+    /// Resolves merged settings into a run, checking what needs several settings.
+    fn resolve(&self, s: &Settings) -> Result<RunSpec, SuiteError> {
+        let missing = |name: &str| {
+            self.error_at(
+                None,
+                name,
+                format!("missing setting `{name}`; set it under `defaults:` or list it as a `matrix:` axis"),
+            )
+        };
+        let at = |name: &str, message: String| self.error_at(s.position_of(name), name, message);
+
+        let dataset = s
+            .dataset
+            .as_ref()
+            .ok_or_else(|| missing("dataset"))?
+            .value
+            .resolved();
+        let model = s
+            .model
+            .as_ref()
+            .ok_or_else(|| missing("model"))?
+            .value
+            .resolved();
+        let batch_size = s
+            .batch_size
+            .as_ref()
+            .ok_or_else(|| missing("batch_size"))?
+            .value;
+        let lr_base = s.lr.as_ref().ok_or_else(|| missing("lr"))?.value;
+
+        let shape: DataShape = data::shape(&dataset).map_err(|m| at("dataset", m))?;
+        let train = shape.train;
+
+        let accumulate = value(&s.accumulate).unwrap_or(1);
+        let check_batch = |b: u64, field: &str| -> Result<(), SuiteError> {
+            if b > train {
+                return Err(at(
+                    field,
+                    format!(
+                        "batch size {b} is larger than the training set ({train} examples of {}); use at most {train}",
+                        dataset.name
+                    ),
+                ));
+            }
+            if b % accumulate != 0 {
+                return Err(at(
+                    field,
+                    format!(
+                        "batch size {b} is not a multiple of accumulate ({accumulate}); the micro-batch must be a whole number of examples"
+                    ),
+                ));
+            }
+            Ok(())
+        };
+        check_batch(batch_size, "batch_size")?;
+        let batch_schedule = value(&s.batch_schedule);
+        for step in batch_schedule.iter().flatten() {
+            check_batch(step.batch_size, "batch_schedule")?;
+        }
+
+        let lr_scaling = value(&s.lr_scaling).unwrap_or_default();
+        let base_batch = value(&s.base_batch);
+        if lr_scaling != LrScaling::None && base_batch.is_none() {
+            return Err(at(
+                "lr_scaling",
+                format!("{lr_scaling:?} scaling needs `base_batch`, the batch size at which `lr` applies").to_lowercase(),
+            ));
+        }
+        let lr = lr_scaling.scale(lr_base, batch_size, base_batch.unwrap_or(batch_size));
+
+        let (epochs, samples) = match (value(&s.epochs), value(&s.samples)) {
+            (Some(_), Some(_)) => {
+                return Err(at(
+                    "samples",
+                    "set the budget with `epochs` or `samples`, not both".into(),
+                ));
+            }
+            (None, None) => return Err(missing("epochs")),
+            (Some(e), None) => (e, (e * train as f64).round() as u64),
+            (None, Some(n)) => (n as f64 / train as f64, n),
+        };
+        if epochs > MAX_EPOCHS {
+            return Err(at(
+                "samples",
+                format!(
+                    "{samples} samples is {epochs:.0} epochs of this dataset; at most {MAX_EPOCHS} epochs are allowed"
+                ),
+            ));
+        }
+        if samples < batch_size {
+            return Err(at(
+                "epochs",
+                format!(
+                    "the budget ({samples} examples) is smaller than one batch ({batch_size}); raise epochs or samples"
+                ),
+            ));
+        }
+        let warmup_epochs = value(&s.warmup_epochs).unwrap_or(0.0);
+        if warmup_epochs >= epochs && warmup_epochs > 0.0 {
+            return Err(at(
+                "warmup_epochs",
+                format!(
+                    "warm-up ({warmup_epochs} epochs) must be shorter than the budget ({epochs} epochs)"
+                ),
+            ));
+        }
+        if let Some(step) = batch_schedule.iter().flatten().find(|b| b.epoch >= epochs) {
+            return Err(at(
+                "batch_schedule",
+                format!(
+                    "the step at epoch {} is at or past the end of the budget ({epochs} epochs)",
+                    step.epoch
+                ),
+            ));
+        }
+
+        let eval_train_samples = value(&s.eval_train_samples).unwrap_or(train.min(10_000));
+        if eval_train_samples > train {
+            return Err(at(
+                "eval_train_samples",
+                format!("{eval_train_samples} is larger than the training set ({train} examples)"),
+            ));
+        }
+
+        if model.kind == ModelKind::Cnn {
+            let Some([_, h, w]) = shape.image else {
+                return Err(at(
+                    "model",
+                    format!(
+                        "a cnn needs image data; {} is not an image dataset (use mlp or logreg)",
+                        dataset.name
+                    ),
+                ));
+            };
+            let blocks = model.channels.as_ref().map_or(0, Vec::len) as u32;
+            if h >> blocks == 0 || w >> blocks == 0 {
+                return Err(at(
+                    "model",
+                    format!(
+                        "{blocks} conv + pool blocks halve {h}×{w} images to nothing; use at most {} blocks",
+                        (h.min(w) as f64).log2().floor()
+                    ),
+                ));
+            }
+        }
+
+        let precision = value(&s.precision).unwrap_or_default();
+        let device = value(&s.device).unwrap_or_default();
+        if precision != Precision::F32 && device == DeviceRequest::Cpu {
+            return Err(at(
+                "precision",
+                format!(
+                    "{} needs CUDA; the CPU backend computes in f32 (use precision: f32 or device: cuda)",
+                    precision.as_str()
+                ),
+            ));
+        }
+
+        Ok(RunSpec {
+            suite: self.name().to_string(),
+            dataset,
+            model,
+            optimizer: value(&s.optimizer)
+                .unwrap_or_else(OptimizerSpec::sgd)
+                .resolved(),
+            batch_size,
+            micro_batch_size: batch_size / accumulate,
+            accumulate,
+            lr,
+            lr_base,
+            lr_scaling,
+            base_batch: if lr_scaling == LrScaling::None {
+                None
+            } else {
+                base_batch
+            },
+            lr_schedule: value(&s.lr_schedule).unwrap_or_else(LrSchedule::constant),
+            warmup_epochs,
+            batch_schedule,
+            epochs,
+            samples,
+            eval_every: value(&s.eval_every).unwrap_or(1.0),
+            eval_train_samples,
+            target_accuracy: value(&s.target_accuracy),
+            precision,
+            seed: value(&s.seed).unwrap_or(0),
+            device: device.to_string(),
+            timeout_s: value(&s.timeout_s),
+        })
+    }
+}
+
+fn builtin_defaults() -> Settings {
+    Settings {
+        device: Some(Located::builtin(DeviceRequest::Auto)),
+        ..Settings::default()
+    }
+}
+
+fn list_or_none(names: &[&str]) -> String {
+    if names.is_empty() {
+        "there are none".into()
+    } else {
+        names.join(", ")
+    }
+}
+
+/// The value of an optional located setting.
+fn value<T: Clone>(v: &Option<Located<T>>) -> Option<T> {
+    v.as_ref().map(|l| l.value.clone())
+}

@@ -1,0 +1,293 @@
+//! Suites: declarative YAML studies, validated with positions, expanded into runs.
+//!
+//! A suite goes through three steps, each with errors that name the file, the line
+//! and column, the field, what is allowed and (for misspellings) what was meant:
+//! 1. [`Suite::load`] reads the YAML into [`schema::SuiteFile`] (serde-saphyr, with a
+//!    tight budget against alias bombs and deep nesting; unknown keys are errors);
+//! 2. every value is range-checked where it is written ([`checks`]);
+//! 3. [`Suite::expand`] builds the matrix and resolves each combination into a
+//!    [`RunSpec`], checking what needs several settings at once.
+
+pub mod checks;
+mod expand;
+pub mod located;
+pub mod schema;
+pub mod spec;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+pub use located::{Located, Position};
+pub use schema::*;
+pub use spec::RunSpec;
+
+/// Suites larger than this are refused before parsing: real suites are a few KiB.
+pub const MAX_SUITE_BYTES: u64 = 1 << 20;
+
+/// A suite error, printed as `file:line:column: field: message`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SuiteError {
+    /// The suite file.
+    pub file: PathBuf,
+    /// Where in the file, when known.
+    pub position: Option<Position>,
+    /// The field path, e.g. `matrix.batch_size[2]`.
+    pub field: Option<String>,
+    /// What is wrong and what is allowed.
+    pub message: String,
+}
+
+impl fmt::Display for SuiteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(p) = self.position {
+            write!(f, ":{}:{}", p.line, p.column)?;
+        }
+        if let Some(field) = &self.field {
+            write!(f, ": {field}")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for SuiteError {}
+
+/// A parsed suite with its source text (kept verbatim for records and reports).
+#[derive(Debug, Clone)]
+pub struct Suite {
+    /// Where it was read from.
+    pub path: PathBuf,
+    /// The YAML exactly as written.
+    pub text: String,
+    /// SHA-256 of the text, hex.
+    pub sha256: String,
+    /// The parsed content.
+    pub file: SuiteFile,
+}
+
+impl Suite {
+    /// Reads, parses and value-checks a suite file.
+    pub fn load(path: &Path) -> Result<Suite, SuiteError> {
+        let error = |message: String| SuiteError {
+            file: path.to_path_buf(),
+            position: None,
+            field: None,
+            message,
+        };
+        let meta =
+            std::fs::metadata(path).map_err(|e| error(format!("cannot read the suite: {e}")))?;
+        if meta.len() > MAX_SUITE_BYTES {
+            return Err(error(format!(
+                "the file is {} bytes; suites are limited to {MAX_SUITE_BYTES} bytes",
+                meta.len()
+            )));
+        }
+        let bytes =
+            std::fs::read(path).map_err(|e| error(format!("cannot read the suite: {e}")))?;
+        let text = String::from_utf8(bytes)
+            .map_err(|e| error(format!("the file is not UTF-8 text ({e})")))?;
+        Suite::parse(path, text)
+    }
+
+    /// Parses and value-checks suite text; `path` is used in messages only.
+    pub fn parse(path: &Path, text: String) -> Result<Suite, SuiteError> {
+        let file = parse_yaml(path, &text)?;
+        let sha256 = hex::encode(Sha256::digest(text.as_bytes()));
+        let suite = Suite {
+            path: path.to_path_buf(),
+            text,
+            sha256,
+            file,
+        };
+        suite.check()?;
+        Ok(suite)
+    }
+
+    /// The suite's name.
+    pub fn name(&self) -> &str {
+        &self.file.name.value
+    }
+
+    /// An error located at `position`, for `field`.
+    pub(crate) fn error_at(
+        &self,
+        position: Option<Position>,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> SuiteError {
+        SuiteError {
+            file: self.path.clone(),
+            position,
+            field: Some(field.into()),
+            message: message.into(),
+        }
+    }
+
+    fn check(&self) -> Result<(), SuiteError> {
+        let f = &self.file;
+        if f.version.value != SUITE_VERSION {
+            return Err(self.error_at(
+                f.version.position,
+                "version",
+                format!(
+                    "version {} is not supported; this batchbench reads version {SUITE_VERSION}",
+                    f.version.value
+                ),
+            ));
+        }
+        let name = &f.name.value;
+        let name_ok = !name.is_empty()
+            && name.len() <= 64
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+            && !name.starts_with('.');
+        if !name_ok {
+            return Err(self.error_at(
+                f.name.position,
+                "name",
+                format!(
+                    "`{name}` is not a valid suite name; use 1 to 64 letters, digits, `-`, `_` or `.` (not first), since it names the results folder"
+                ),
+            ));
+        }
+        let mut first_error = None;
+        let mut check = |prefix: &str, settings: &Settings| {
+            settings.check_values(&mut |field, value, position| {
+                if first_error.is_none()
+                    && let Err(message) = value.check(field)
+                {
+                    first_error =
+                        Some(self.error_at(position, format!("{prefix}{field}"), message));
+                }
+            });
+        };
+        if let Some(defaults) = &f.defaults {
+            check("defaults.", defaults);
+        }
+        if let Some(matrix) = &f.matrix {
+            for (axis, _, values) in matrix.axes() {
+                for (i, v) in values.iter().enumerate() {
+                    check(&format!("matrix.{axis}[{i}]."), v);
+                }
+            }
+        }
+        for (block, entries) in [("include", &f.include), ("exclude", &f.exclude)] {
+            for (i, entry) in entries.iter().flatten().enumerate() {
+                check(&format!("{block}[{i}]."), &entry.value);
+            }
+        }
+        match first_error {
+            // Matrix values carry the axis name twice (`matrix.lr[0].lr`); keep one.
+            Some(mut e) => {
+                if let Some(field) = &mut e.field
+                    && field.starts_with("matrix.")
+                    && let Some((head, _)) = field.rsplit_once('.')
+                {
+                    *field = head.to_string();
+                }
+                Err(e)
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+/// serde-saphyr options for suites: small budgets, since a suite is a few dozen lines.
+fn yaml_options() -> serde_saphyr::Options {
+    serde_saphyr::options! {
+        budget: serde_saphyr::budget! {
+            max_depth: 24,
+            max_nodes: 50_000,
+            max_aliases: 200,
+            max_anchors: 200,
+            max_documents: 1,
+            max_total_scalar_bytes: 1 << 20,
+        },
+    }
+}
+
+fn parse_yaml(path: &Path, text: &str) -> Result<SuiteFile, SuiteError> {
+    let mut field = None;
+    let result =
+        serde_saphyr::with_deserializer_from_str_with_options(text, yaml_options(), |de| {
+            serde_path_to_error::deserialize(de).map_err(|e| {
+                let p = e.path().to_string();
+                if p != "." && !p.is_empty() {
+                    field = Some(p);
+                }
+                e.into_inner()
+            })
+        });
+    result.map_err(|e| {
+        let position = e.location().filter(|l| l.line() > 0).map(|l| Position {
+            line: l.line() as u32,
+            column: l.column() as u32,
+        });
+        SuiteError {
+            file: path.to_path_buf(),
+            position,
+            field: field.map(|f| clean_path(&f)),
+            message: explain_yaml_error(&e),
+        }
+    })
+}
+
+/// serde_path_to_error prints `Located` wrappers as `.value`; drop those.
+fn clean_path(path: &str) -> String {
+    path.replace(".value", "")
+}
+
+/// The YAML error in one sentence, with "did you mean" for misspelt keys and names.
+fn explain_yaml_error(e: &serde_saphyr::Error) -> String {
+    let plain = e.without_snippet().to_string();
+    // serde-saphyr appends " at line L column C"; the position is printed in front.
+    let message = match plain.rfind(" at line ") {
+        Some(i) => plain[..i].to_string(),
+        None => plain,
+    };
+    did_you_mean(&message).unwrap_or(message)
+}
+
+/// For serde's "unknown field `x`, expected one of `a`, `b`" and "unknown variant"
+/// messages, adds the closest allowed name.
+pub(crate) fn did_you_mean(message: &str) -> Option<String> {
+    let kind = if message.starts_with("unknown field") {
+        "field"
+    } else if message.starts_with("unknown variant") {
+        "variant"
+    } else {
+        return None;
+    };
+    let got = message.split('`').nth(1)?;
+    let expected: Vec<&str> = message
+        .split_once("expected")?
+        .1
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .collect();
+    let allowed = if expected.is_empty() {
+        "none is allowed here".to_string()
+    } else {
+        format!("allowed: {}", expected.join(", "))
+    };
+    let noun = if kind == "field" { "key" } else { "value" };
+    let mut out = format!("unknown {noun} `{got}`; {allowed}");
+    if let Some(best) = closest(got, &expected) {
+        out.push_str(&format!(" (did you mean `{best}`?)"));
+    }
+    Some(out)
+}
+
+/// The allowed name closest to `got`, if it is close enough to be a likely typo.
+pub(crate) fn closest<'a>(got: &str, allowed: &[&'a str]) -> Option<&'a str> {
+    allowed
+        .iter()
+        .map(|a| (strsim::damerau_levenshtein(got, a), *a))
+        .filter(|(d, a)| *d <= 2.max(a.len() / 3))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, a)| a)
+}

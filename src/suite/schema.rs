@@ -1,0 +1,515 @@
+//! The suite file format: the types serde reads YAML into.
+//!
+//! One list of run settings ([`settings_fields!`]) generates both the `defaults`
+//! block (every setting optional) and the `matrix` block (every setting a list), so a
+//! new setting is added in one place and is at once a default, a matrix axis, an
+//! `include`/`exclude` key, and part of the JSON Schema (`batchbench schema`).
+//!
+//! Nested values (dataset, model, optimizer, schedule) are flat structs with a `kind`
+//! or `name` plus optional fields rather than serde enums: flat structs keep
+//! serde-saphyr's line/column on every error and let validation say "`noise` applies
+//! only to the synthetic dataset" instead of an opaque "data did not match any variant".
+
+use std::fmt;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::located::Located;
+
+/// The schema version this build reads.
+pub const SUITE_VERSION: u32 = 1;
+
+/// A dataset: one of the built-in names plus options.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DatasetSpec {
+    /// Which dataset.
+    pub name: DatasetName,
+    /// Folder holding the IDX files (mnist, fashion-mnist). Default: `$BATCHBENCH_DATA/<name>`,
+    /// then `/usr/share/datasets/<name>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Use only the first N training examples (after the seeded split, if any).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_subset: Option<u64>,
+    /// Use only the first N test examples.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_subset: Option<u64>,
+    /// digits: fraction of the 1,797 images held out for testing (stratified). Default 0.3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_fraction: Option<f64>,
+    /// digits and synthetic: seed of the split / generator (independent of the run seed,
+    /// so every run of a suite sees the same data). Default 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_seed: Option<u64>,
+    /// synthetic: training examples. Default 10,000.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_samples: Option<u64>,
+    /// synthetic: test examples. Default 2,000.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_samples: Option<u64>,
+    /// synthetic: input dimension. Default 32.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub features: Option<u64>,
+    /// synthetic: number of classes. Default 10.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classes: Option<u64>,
+    /// synthetic: standard deviation of the noise around each class centre (centres are
+    /// drawn from a unit normal). Default 1.0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub noise: Option<f64>,
+}
+
+/// The datasets batchbench knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum DatasetName {
+    /// UCI optical digits, 8×8, embedded in the binary.
+    Digits,
+    /// MNIST handwritten digits, 28×28, IDX files.
+    Mnist,
+    /// Zalando's Fashion-MNIST, 28×28, IDX files.
+    FashionMnist,
+    /// A seeded Gaussian-clusters classification task.
+    Synthetic,
+}
+
+impl DatasetName {
+    /// The name as written in suites and folder names.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DatasetName::Digits => "digits",
+            DatasetName::Mnist => "mnist",
+            DatasetName::FashionMnist => "fashion-mnist",
+            DatasetName::Synthetic => "synthetic",
+        }
+    }
+}
+
+impl fmt::Display for DatasetName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A model architecture.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSpec {
+    /// Architecture family.
+    pub kind: ModelKind,
+    /// mlp and cnn: widths of the dense hidden layers. Default `[128]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hidden: Option<Vec<u64>>,
+    /// mlp and cnn: non-linearity between layers. Default relu.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activation: Option<Activation>,
+    /// cnn: output channels of each conv + 2×2 max-pool block. Default `[16, 32]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channels: Option<Vec<u64>>,
+    /// cnn: square kernel size (odd; padding keeps the spatial size). Default 3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<u64>,
+}
+
+/// Model families.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelKind {
+    /// Multinomial logistic regression (one linear layer).
+    Logreg,
+    /// Multi-layer perceptron.
+    Mlp,
+    /// Convolutional network: conv + pool blocks, then a dense head.
+    Cnn,
+}
+
+/// Non-linearities.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Activation {
+    /// max(0, x)
+    Relu,
+    /// tanh(x)
+    Tanh,
+    /// 1 / (1 + e^-x)
+    Sigmoid,
+    /// Gaussian error linear unit.
+    Gelu,
+}
+
+/// An optimizer and its hyper-parameters.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OptimizerSpec {
+    /// Which optimizer.
+    pub kind: OptimizerKind,
+    /// sgd: heavy-ball momentum coefficient in [0, 1). Default 0 (plain SGD).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub momentum: Option<f64>,
+    /// sgd: Nesterov momentum (needs momentum > 0). Default false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nesterov: Option<bool>,
+    /// L2 penalty (sgd, adam) or decoupled decay (adamw). Default 0 (adamw: 1e-4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight_decay: Option<f64>,
+    /// adam/adamw: first-moment decay. Default 0.9.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub beta1: Option<f64>,
+    /// adam/adamw: second-moment decay. Default 0.999.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub beta2: Option<f64>,
+    /// adam/adamw: denominator epsilon. Default 1e-8.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epsilon: Option<f64>,
+}
+
+/// Optimizer families.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerKind {
+    /// Stochastic gradient descent, optionally with (Nesterov) momentum.
+    Sgd,
+    /// Adam (Kingma & Ba 2015).
+    Adam,
+    /// Adam with decoupled weight decay (Loshchilov & Hutter 2019).
+    Adamw,
+}
+
+/// How the learning rate follows the batch size, relative to `base_batch`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum LrScaling {
+    /// The same learning rate at every batch size.
+    #[default]
+    None,
+    /// lr × batch / base_batch (Goyal et al. 2017).
+    Linear,
+    /// lr × sqrt(batch / base_batch) (Krizhevsky 2014, Hoffer et al. 2017).
+    Sqrt,
+}
+
+impl LrScaling {
+    /// The effective learning rate for `batch` given the base rate at `base_batch`.
+    pub fn scale(self, lr: f64, batch: u64, base_batch: u64) -> f64 {
+        let ratio = batch as f64 / base_batch as f64;
+        match self {
+            LrScaling::None => lr,
+            LrScaling::Linear => lr * ratio,
+            LrScaling::Sqrt => lr * ratio.sqrt(),
+        }
+    }
+}
+
+/// The learning-rate schedule over the run (applied after warm-up).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LrSchedule {
+    /// Shape of the schedule.
+    pub kind: ScheduleKind,
+    /// step: epochs at which the rate is multiplied by `gamma`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub milestones: Option<Vec<f64>>,
+    /// step: the factor applied at each milestone. Default 0.1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gamma: Option<f64>,
+    /// cosine: the final rate as a fraction of the peak. Default 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_fraction: Option<f64>,
+}
+
+impl LrSchedule {
+    /// A constant learning rate.
+    pub fn constant() -> Self {
+        LrSchedule {
+            kind: ScheduleKind::Constant,
+            milestones: None,
+            gamma: None,
+            final_fraction: None,
+        }
+    }
+}
+
+/// Learning-rate schedule shapes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ScheduleKind {
+    /// The rate stays at its peak.
+    Constant,
+    /// Piecewise constant, multiplied by `gamma` at each milestone epoch.
+    Step,
+    /// Half a cosine from the peak down to `final_fraction` × peak at the end of the budget.
+    Cosine,
+}
+
+/// The float type the whole model computes in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// 32-bit IEEE floats.
+    #[default]
+    F32,
+    /// bfloat16 (CUDA only).
+    Bf16,
+    /// IEEE half precision (CUDA only).
+    F16,
+}
+
+impl Precision {
+    /// The name as written in suites.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Precision::F32 => "f32",
+            Precision::Bf16 => "bf16",
+            Precision::F16 => "f16",
+        }
+    }
+}
+
+/// One step of a batch-size schedule (Smith, Kindermans & Le 2018): from `epoch` on,
+/// train with `batch_size`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchStep {
+    /// The epoch (fractions allowed) from which this batch size applies.
+    pub epoch: f64,
+    /// The effective batch size from then on.
+    pub batch_size: u64,
+}
+
+/// Where to train: `auto`, `cpu`, `cuda` or `cuda:N`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum DeviceRequest {
+    /// CUDA when a driver and a GPU are present, else the CPU.
+    #[default]
+    Auto,
+    /// The CPU (Burn's flex backend).
+    Cpu,
+    /// The N-th CUDA device.
+    Cuda(u32),
+}
+
+impl fmt::Display for DeviceRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DeviceRequest::Auto => f.write_str("auto"),
+            DeviceRequest::Cpu => f.write_str("cpu"),
+            DeviceRequest::Cuda(n) => write!(f, "cuda:{n}"),
+        }
+    }
+}
+
+impl std::str::FromStr for DeviceRequest {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(DeviceRequest::Auto),
+            "cpu" => Ok(DeviceRequest::Cpu),
+            "cuda" => Ok(DeviceRequest::Cuda(0)),
+            _ => s
+                .strip_prefix("cuda:")
+                .and_then(|n| n.parse().ok())
+                .map(DeviceRequest::Cuda)
+                .ok_or_else(|| {
+                    format!("unknown device `{s}`; expected one of `auto`, `cpu`, `cuda`, `cuda:N`")
+                }),
+        }
+    }
+}
+
+impl Serialize for DeviceRequest {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for DeviceRequest {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl JsonSchema for DeviceRequest {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "DeviceRequest".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": "^(auto|cpu|cuda|cuda:[0-9]+)$",
+            "description": "auto (CUDA when present, else CPU), cpu, cuda or cuda:N"
+        })
+    }
+}
+
+/// Expands the list of run settings into the `defaults` and `matrix` structs and the
+/// generic operations over them, so that each setting is declared once.
+macro_rules! settings_fields {
+    ($( $(#[doc = $doc:literal])* $field:ident : $ty:ty ),* $(,)?) => {
+        /// Run settings, every one optional: the `defaults` block, and each entry of
+        /// `include` and `exclude`.
+        #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+        #[serde(deny_unknown_fields)]
+        pub struct Settings {
+            $(
+                $(#[doc = $doc])*
+                #[serde(default, skip_serializing_if = "Option::is_none")]
+                pub $field: Option<Located<$ty>>,
+            )*
+        }
+
+        /// The matrix: every setting may be an axis, a list of values. Runs are the
+        /// cartesian product of all axes.
+        #[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
+        #[serde(deny_unknown_fields)]
+        pub struct Matrix {
+            $(
+                $(#[doc = $doc])*
+                #[serde(default, skip_serializing_if = "Option::is_none")]
+                pub $field: Option<Located<Vec<Located<$ty>>>>,
+            )*
+        }
+
+        impl Settings {
+            /// The names of all settings, in declaration order.
+            pub const FIELDS: &'static [&'static str] = &[$(stringify!($field)),*];
+
+            /// Overwrites each setting that `other` sets.
+            pub fn overlay(&mut self, other: &Settings) {
+                $( if other.$field.is_some() { self.$field = other.$field.clone(); } )*
+            }
+
+            /// Names of the settings this value sets.
+            pub fn set_fields(&self) -> Vec<&'static str> {
+                let mut names = Vec::new();
+                $( if self.$field.is_some() { names.push(stringify!($field)); } )*
+                names
+            }
+
+            /// Whether, for every setting `self` sets, `other` holds the same value.
+            pub fn is_subset_of(&self, other: &Settings) -> bool {
+                true $( && match (&self.$field, &other.$field) {
+                    (Some(a), Some(b)) => a == b,
+                    (Some(_), None) => false,
+                    (None, _) => true,
+                })*
+            }
+
+            /// A copy keeping only the named settings.
+            pub fn only(&self, names: &[&str]) -> Settings {
+                let mut kept = Settings::default();
+                $( if names.contains(&stringify!($field)) { kept.$field = self.$field.clone(); } )*
+                kept
+            }
+
+            /// The position where a setting was written, if known.
+            pub fn position_of(&self, name: &str) -> Option<super::located::Position> {
+                match name {
+                    $( stringify!($field) => self.$field.as_ref().and_then(|v| v.position), )*
+                    _ => None,
+                }
+            }
+
+            /// Runs a per-value check over every setting.
+            pub fn check_values(&self, check: &mut dyn FnMut(&'static str, &dyn CheckValue, Option<super::located::Position>)) {
+                $( if let Some(v) = &self.$field { check(stringify!($field), &v.value, v.position); } )*
+            }
+        }
+
+        impl Matrix {
+            /// The axes in declaration order: name, position of the list, and one
+            /// `Settings` per value with only that setting set.
+            pub fn axes(&self) -> Vec<(&'static str, Option<super::located::Position>, Vec<Settings>)> {
+                let mut axes = Vec::new();
+                $(
+                    if let Some(list) = &self.$field {
+                        let values = list.value.iter().map(|v| Settings {
+                            $field: Some(v.clone()),
+                            ..Settings::default()
+                        }).collect();
+                        axes.push((stringify!($field), list.position, values));
+                    }
+                )*
+                axes
+            }
+        }
+    };
+}
+
+/// A per-value check run by `validate` on every value wherever it is written
+/// (defaults, matrix, include), so each error points at the offending line.
+pub trait CheckValue {
+    /// `Err(what is allowed)` when the value is out of range for setting `field`.
+    fn check(&self, field: &str) -> Result<(), String>;
+}
+
+settings_fields! {
+    /// The dataset to train and test on.
+    dataset: DatasetSpec,
+    /// The model architecture.
+    model: ModelSpec,
+    /// The optimizer.
+    optimizer: OptimizerSpec,
+    /// Peak learning rate at `base_batch` (after scaling: the rate used at this batch size).
+    lr: f64,
+    /// How the learning rate scales with the batch size: none, linear or sqrt.
+    lr_scaling: LrScaling,
+    /// The batch size at which `lr` is the rate (needed by linear and sqrt scaling).
+    base_batch: u64,
+    /// The schedule over the run after warm-up. Default constant.
+    lr_schedule: LrSchedule,
+    /// Linear warm-up from 0 to the peak learning rate over this many epochs. Default 0.
+    warmup_epochs: f64,
+    /// The effective batch size (micro-batch × accumulate).
+    batch_size: u64,
+    /// Gradient accumulation: micro-batches per optimizer step. Default 1.
+    accumulate: u64,
+    /// Raise the batch size at given epochs instead of decaying the learning rate.
+    batch_schedule: Vec<BatchStep>,
+    /// Training budget in epochs (fractions allowed). Set this or `samples`.
+    epochs: f64,
+    /// Training budget in training examples seen. Set this or `epochs`.
+    samples: u64,
+    /// Evaluate every this many epochs (fractions allowed). Default 1.
+    eval_every: f64,
+    /// Size of the fixed training subset on which train loss and accuracy are measured.
+    /// Default: the whole training set up to 10,000 examples.
+    eval_train_samples: u64,
+    /// Test accuracy (0..1) that counts as reaching the target.
+    target_accuracy: f64,
+    /// Float type of the model: f32, bf16 or f16.
+    precision: Precision,
+    /// Where to train: auto, cpu, cuda or cuda:N.
+    device: DeviceRequest,
+    /// Wall-clock limit of one run, in seconds.
+    timeout_s: f64,
+    /// Seed of initialization, data order and sampling.
+    seed: u64,
+}
+
+/// A suite file.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SuiteFile {
+    /// Schema version; this build reads version 1.
+    pub version: Located<u32>,
+    /// Short name; results go to `results/<name>/`, the report to `reports/<name>/`.
+    pub name: Located<String>,
+    /// What the suite studies and what it is expected to show.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Settings shared by every run.
+    #[serde(default)]
+    pub defaults: Option<Settings>,
+    /// Axes to sweep (cartesian product).
+    #[serde(default)]
+    pub matrix: Option<Matrix>,
+    /// Extra combinations, or extra settings for matching combinations.
+    #[serde(default)]
+    pub include: Option<Vec<Located<Settings>>>,
+    /// Combinations to leave out.
+    #[serde(default)]
+    pub exclude: Option<Vec<Located<Settings>>>,
+}

@@ -1,0 +1,140 @@
+//! `RunSpec`: one fully resolved training run, and `RunKey`, its stable identity.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::schema::*;
+
+/// Everything that defines one training run, with every default written out.
+///
+/// This is what a worker process receives and what the record's `spec` holds, so a
+/// record alone is enough to rerun it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunSpec {
+    /// The suite the run belongs to.
+    pub suite: String,
+    /// The dataset, defaults resolved.
+    pub dataset: DatasetSpec,
+    /// The model, defaults resolved.
+    pub model: ModelSpec,
+    /// The optimizer, defaults resolved.
+    pub optimizer: OptimizerSpec,
+    /// The effective batch size: `micro_batch_size × accumulate` examples per update.
+    pub batch_size: u64,
+    /// Examples per forward/backward pass.
+    pub micro_batch_size: u64,
+    /// Micro-batches accumulated per optimizer step.
+    pub accumulate: u64,
+    /// The effective peak learning rate, after the scaling rule.
+    pub lr: f64,
+    /// The learning rate as written in the suite (at `base_batch`).
+    pub lr_base: f64,
+    /// The scaling rule applied to `lr_base`.
+    pub lr_scaling: LrScaling,
+    /// The batch size `lr_base` refers to (none when no scaling is applied).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_batch: Option<u64>,
+    /// The schedule after warm-up.
+    pub lr_schedule: LrSchedule,
+    /// Linear warm-up length in epochs.
+    pub warmup_epochs: f64,
+    /// Batch sizes that replace `batch_size` from given epochs on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_schedule: Option<Vec<BatchStep>>,
+    /// The budget in epochs (derived from `samples` when that was given).
+    pub epochs: f64,
+    /// The budget in training examples seen.
+    pub samples: u64,
+    /// Evaluation interval in epochs.
+    pub eval_every: f64,
+    /// Size of the fixed training subset used for train loss and accuracy.
+    pub eval_train_samples: u64,
+    /// The target test accuracy, if the suite sets one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_accuracy: Option<f64>,
+    /// Float type of the model.
+    pub precision: Precision,
+    /// Seed of initialization and data order.
+    pub seed: u64,
+    /// The device: as requested in the suite until the runner resolves it, then the
+    /// device actually used (`cpu` or `cuda:N`).
+    pub device: String,
+    /// Wall-clock limit of the run in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_s: Option<f64>,
+}
+
+impl RunSpec {
+    /// The run's identity: a hash of everything that changes what is computed.
+    ///
+    /// Leaves out the suite name, the device and the time limit, so the same
+    /// configuration run by another suite, on another machine or on a GPU instead of a
+    /// CPU has the same key and `compare` can match them.
+    pub fn key(&self) -> String {
+        hash_canonical(&self.identity(true))
+    }
+
+    /// The configuration's identity: the key without the seed, shared by all seeds of
+    /// one configuration (what the report aggregates over).
+    pub fn config_key(&self) -> String {
+        hash_canonical(&self.identity(false))
+    }
+
+    fn identity(&self, with_seed: bool) -> serde_json::Value {
+        let mut value = serde_json::to_value(self).expect("RunSpec serializes");
+        let map = value.as_object_mut().expect("RunSpec is an object");
+        for field in ["suite", "device", "timeout_s"] {
+            map.remove(field);
+        }
+        if !with_seed {
+            map.remove("seed");
+        }
+        value
+    }
+
+    /// A short human label: model, batch size, learning rate and seed.
+    pub fn label(&self) -> String {
+        format!(
+            "{} b={} lr={} seed={}",
+            self.model_label(),
+            self.batch_size,
+            format_lr(self.lr),
+            self.seed
+        )
+    }
+
+    /// The model in a few characters: `mlp[512,512]`, `cnn[16,32]`, `logreg`.
+    pub fn model_label(&self) -> String {
+        let list = |v: &Option<Vec<u64>>| {
+            v.as_ref()
+                .map(|v| v.iter().map(u64::to_string).collect::<Vec<_>>().join(","))
+                .unwrap_or_default()
+        };
+        match self.model.kind {
+            ModelKind::Logreg => "logreg".into(),
+            ModelKind::Mlp => format!("mlp[{}]", list(&self.model.hidden)),
+            ModelKind::Cnn => format!(
+                "cnn[{}|{}]",
+                list(&self.model.channels),
+                list(&self.model.hidden)
+            ),
+        }
+    }
+}
+
+/// A learning rate printed with up to 4 significant digits and no trailing zeros.
+pub fn format_lr(lr: f64) -> String {
+    let text = format!("{lr:.4e}");
+    let parsed: f64 = text.parse().unwrap_or(lr);
+    format!("{parsed}")
+}
+
+/// SHA-256 of serde_json's rendering of `value`, first 16 hex digits.
+///
+/// serde_json keeps struct fields in declaration order, so the rendering is canonical
+/// for a given build; fields added later are skipped when unset, keeping old keys.
+fn hash_canonical(value: &serde_json::Value) -> String {
+    let text = serde_json::to_string(value).expect("JSON value serializes");
+    let digest = Sha256::digest(text.as_bytes());
+    hex::encode(&digest[..8])
+}

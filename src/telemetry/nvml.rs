@@ -1,0 +1,124 @@
+//! GPU telemetry through NVML (nvml-wrapper loads `libnvidia-ml.so` at run time, so
+//! the same binary works where there is no driver: it just has no GPU sampler).
+
+use nvml_wrapper::Nvml;
+use nvml_wrapper::enum_wrappers::device::{Clock, TemperatureSensor};
+use nvml_wrapper::enums::device::UsedGpuMemory;
+use serde::{Deserialize, Serialize};
+
+use super::{Sample, Sampler};
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+/// Samples one GPU.
+///
+/// NVML numbers devices in PCI bus order; CUDA does too when
+/// `CUDA_DEVICE_ORDER=PCI_BUS_ID` (the runner sets it for workers), so `cuda:N` and
+/// NVML device N are the same board.
+pub struct NvmlSampler {
+    nvml: Nvml,
+    index: u32,
+    pid: u32,
+}
+
+impl NvmlSampler {
+    /// Opens NVML for device `index`, or says why it cannot.
+    pub fn open(index: u32) -> Result<Self, String> {
+        let nvml = Nvml::init().map_err(|e| format!("NVML is not available ({e})"))?;
+        let count = nvml
+            .device_count()
+            .map_err(|e| format!("NVML cannot count devices ({e})"))?;
+        if index >= count {
+            return Err(format!(
+                "NVML sees {count} GPU(s); there is no device {index}"
+            ));
+        }
+        Ok(NvmlSampler {
+            nvml,
+            index,
+            pid: std::process::id(),
+        })
+    }
+}
+
+impl Sampler for NvmlSampler {
+    fn name(&self) -> &'static str {
+        "nvml"
+    }
+
+    fn sample(&mut self, into: &mut Sample) {
+        let Ok(device) = self.nvml.device_by_index(self.index) else {
+            return;
+        };
+        if let Ok(u) = device.utilization_rates() {
+            into.gpu_util = Some(u.gpu as f64);
+            into.mem_util = Some(u.memory as f64);
+        }
+        if let Ok(m) = device.memory_info() {
+            into.gpu_mem_mib = Some(m.used as f64 / MIB);
+        }
+        if let Ok(list) = device.running_compute_processes() {
+            into.proc_gpu_mem_mib = Some(
+                list.iter()
+                    .filter(|p| p.pid == self.pid)
+                    .map(|p| match p.used_gpu_memory {
+                        UsedGpuMemory::Used(bytes) => bytes as f64 / MIB,
+                        UsedGpuMemory::Unavailable => 0.0,
+                    })
+                    .sum(),
+            );
+        }
+        into.power_w = device.power_usage().ok().map(|mw| mw as f64 / 1000.0);
+        into.energy_counter_j = device
+            .total_energy_consumption()
+            .ok()
+            .map(|mj| mj as f64 / 1000.0);
+        into.sm_clock_mhz = device.clock_info(Clock::SM).ok().map(f64::from);
+        into.temperature_c = device
+            .temperature(TemperatureSensor::Gpu)
+            .ok()
+            .map(f64::from);
+    }
+}
+
+/// A GPU as the environment fingerprint lists it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GpuInfo {
+    /// Index in NVML (PCI bus) order.
+    pub index: u32,
+    /// Product name, e.g. `NVIDIA H100 80GB HBM3`.
+    pub name: String,
+    /// Driver version.
+    pub driver: String,
+    /// Highest CUDA version the driver supports, e.g. `13.0`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cuda_driver: Option<String>,
+    /// Total device memory, MiB.
+    pub memory_mib: u64,
+}
+
+/// The GPUs NVML sees; `Err` says why none can be listed.
+pub fn list_gpus() -> Result<Vec<GpuInfo>, String> {
+    let nvml = Nvml::init().map_err(|e| format!("NVML is not available ({e})"))?;
+    let driver = nvml.sys_driver_version().unwrap_or_default();
+    let cuda_driver = nvml
+        .sys_cuda_driver_version()
+        .ok()
+        .map(|v| format!("{}.{}", v / 1000, (v % 1000) / 10));
+    let count = nvml.device_count().map_err(|e| e.to_string())?;
+    Ok((0..count)
+        .filter_map(|i| {
+            let d = nvml.device_by_index(i).ok()?;
+            Some(GpuInfo {
+                index: i,
+                name: d.name().unwrap_or_default(),
+                driver: driver.clone(),
+                cuda_driver: cuda_driver.clone(),
+                memory_mib: d
+                    .memory_info()
+                    .map(|m| m.total / (1024 * 1024))
+                    .unwrap_or(0),
+            })
+        })
+        .collect())
+}

@@ -1,0 +1,418 @@
+//! The training loop: one run, on one device, from seeded weights to a curve.
+//!
+//! What the loop does, and why:
+//! - the dataset is uploaded to the device once; each step gathers its batch there
+//!   by index from a per-pass seeded permutation (no host→device copy of examples per
+//!   step);
+//! - every step uses exactly `batch_size` examples: the tail of a pass shorter than a
+//!   batch is skipped and the next pass starts a fresh permutation, so batch-size
+//!   comparisons are not blurred by a smaller last batch;
+//! - an epoch is `training-set size` examples seen, so curves and budgets mean the same
+//!   at every batch size;
+//! - the loss is read back only every [`LOSS_CHECK_EVERY`] steps and at evaluations,
+//!   never every step (a read is a device sync);
+//! - training time excludes evaluation and is measured with the device synchronized;
+//!   the first [`WARMUP_STEPS`] steps are reported apart (`warmup_s`), since on CUDA
+//!   they include kernel compilation and autotuning;
+//! - evaluation runs in large batches on the non-autodiff backend, on the whole test
+//!   set and on a fixed, seeded subset of the training set.
+
+pub mod optim;
+pub mod schedule;
+pub mod summary;
+
+use std::time::Instant;
+
+use anyhow::Context;
+use burn::module::AutodiffModule;
+use burn::tensor::activation::log_softmax;
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+
+use crate::data::{Dataset, Split};
+use crate::model::{Classifier, InputShape};
+use crate::results::record::{CurvePoint, Divergence};
+use crate::suite::RunSpec;
+
+pub use optim::RunOptimizer;
+
+/// Steps counted as warm-up before throughput is measured.
+pub const WARMUP_STEPS: u64 = 10;
+/// The training loss is read back (and checked for NaN) every this many steps.
+pub const LOSS_CHECK_EVERY: u64 = 50;
+/// Examples per forward pass during evaluation.
+pub const EVAL_BATCH: usize = 8192;
+/// Random stream of the per-pass permutations.
+const SHUFFLE_STREAM: u64 = 2;
+/// Random stream of the fixed training subset used for train metrics.
+const TRAIN_EVAL_STREAM: u64 = 3;
+
+/// Which part of the run is executing (telemetry keeps separate windows).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Loading data, building the model.
+    Setup,
+    /// Optimizer steps.
+    Train,
+    /// Measuring loss and accuracy.
+    Eval,
+}
+
+/// Receives progress from the loop; the worker forwards it to the parent process.
+pub trait TrainObserver {
+    /// A new phase starts.
+    fn phase(&mut self, _phase: Phase) {}
+    /// An evaluation point was measured.
+    fn eval_point(&mut self, _point: &CurvePoint) {}
+    /// Asked between steps: stop now (Ctrl-C)?
+    fn should_stop(&self) -> bool {
+        false
+    }
+}
+
+/// An observer that ignores everything (tests, benches).
+pub struct NoObserver;
+impl TrainObserver for NoObserver {}
+
+/// How the loop ended.
+#[derive(Clone, Debug, PartialEq)]
+pub enum LoopEnd {
+    /// The budget was used up.
+    Completed,
+    /// A non-finite loss was seen.
+    Diverged(Divergence),
+    /// The observer asked to stop.
+    Stopped,
+}
+
+/// What the loop measured.
+#[derive(Clone, Debug)]
+pub struct TrainOutcome {
+    /// How it ended.
+    pub end: LoopEnd,
+    /// Evaluation points, first at step 0.
+    pub curve: Vec<CurvePoint>,
+    /// Seconds until the end of warm-up, if warm-up completed.
+    pub warmup_s: Option<f64>,
+    /// Examples seen during warm-up.
+    pub warmup_samples: u64,
+    /// Total training seconds.
+    pub train_s: f64,
+    /// Total evaluation seconds.
+    pub eval_s: f64,
+    /// Steps taken.
+    pub steps: u64,
+    /// Examples seen.
+    pub samples: u64,
+    /// Probe results at the end of the run.
+    pub probes: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The dataset on the device.
+pub struct DeviceData<B: Backend> {
+    /// Training features `[n, features]`.
+    pub train_x: Tensor<B, 2>,
+    /// Training labels `[n]`.
+    pub train_y: Tensor<B, 1, Int>,
+    /// Test features.
+    pub test_x: Tensor<B, 2>,
+    /// Test labels.
+    pub test_y: Tensor<B, 1, Int>,
+    /// The fixed training subset for train metrics.
+    pub train_eval_x: Tensor<B, 2>,
+    /// Its labels.
+    pub train_eval_y: Tensor<B, 1, Int>,
+}
+
+impl<B: Backend> DeviceData<B> {
+    /// Uploads the dataset once; `seed` picks the fixed training subset.
+    pub fn upload(
+        data: &Dataset,
+        eval_train_samples: usize,
+        seed: u64,
+        device: &B::Device,
+    ) -> Self {
+        let features = data.features;
+        let upload_x = |s: &Split| -> Tensor<B, 2> {
+            Tensor::from_data(TensorData::new(s.x.clone(), [s.len(), features]), device)
+        };
+        let upload_y = |s: &Split| -> Tensor<B, 1, Int> {
+            let labels: Vec<i64> = s.y.iter().map(|&y| y as i64).collect();
+            Tensor::from_data(TensorData::new(labels, [s.len()]), device)
+        };
+        let train_x = upload_x(&data.train);
+        let train_y = upload_y(&data.train);
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        rng.set_stream(TRAIN_EVAL_STREAM);
+        let mut order: Vec<i64> = (0..data.train.len() as i64).collect();
+        order.shuffle(&mut rng);
+        order.truncate(eval_train_samples.min(data.train.len()));
+        let n = order.len();
+        let idx = Tensor::<B, 1, Int>::from_data(TensorData::new(order, [n]), device);
+        DeviceData {
+            train_eval_x: train_x.clone().select(0, idx.clone()),
+            train_eval_y: train_y.clone().select(0, idx),
+            train_x,
+            train_y,
+            test_x: upload_x(&data.test),
+            test_y: upload_y(&data.test),
+        }
+    }
+}
+
+/// Mean cross-entropy of `logits` against `targets` (the training loss).
+pub fn cross_entropy<B: Backend>(logits: Tensor<B, 2>, targets: Tensor<B, 1, Int>) -> Tensor<B, 1> {
+    let n = targets.dims()[0];
+    log_softmax(logits, 1)
+        .gather(1, targets.reshape([n, 1]))
+        .mean()
+        .neg()
+}
+
+/// Loss and accuracy of `model` on `(x, y)`, in chunks of [`EVAL_BATCH`].
+pub fn evaluate<B: Backend>(
+    model: &Classifier<B>,
+    x: &Tensor<B, 2>,
+    y: &Tensor<B, 1, Int>,
+) -> anyhow::Result<(f64, f64)> {
+    let n = y.dims()[0];
+    let device = x.device();
+    let mut loss_sum = Tensor::<B, 1>::zeros([1], &device);
+    let mut correct = Tensor::<B, 1, Int>::zeros([1], &device);
+    let mut start = 0;
+    while start < n {
+        let end = (start + EVAL_BATCH).min(n);
+        let xb = x.clone().slice(start..end);
+        let yb = y.clone().slice(start..end);
+        let logits = model.forward(xb);
+        let picked = log_softmax(logits.clone(), 1).gather(1, yb.clone().reshape([end - start, 1]));
+        loss_sum = loss_sum + picked.sum().neg();
+        let predicted = logits.argmax(1).reshape([end - start]);
+        correct = correct + predicted.equal(yb).int().sum();
+        start = end;
+    }
+    let loss: f64 = loss_sum.try_into_scalar().map_err(device_error)?.elem();
+    let correct: i64 = correct.try_into_scalar().map_err(device_error)?.elem();
+    Ok((loss / n as f64, correct as f64 / n as f64))
+}
+
+/// A device execution error (e.g. CUDA out of memory, surfaced at a sync) as anyhow.
+pub fn device_error(e: impl std::fmt::Debug) -> anyhow::Error {
+    anyhow::anyhow!("device error: {e:?}")
+}
+
+/// Trains `spec` on `data` (already on the device) and returns the curve.
+pub fn train<B: AutodiffBackend>(
+    spec: &RunSpec,
+    data: &Dataset,
+    dev: &DeviceData<B>,
+    device: &B::Device,
+    observer: &mut dyn TrainObserver,
+) -> anyhow::Result<TrainOutcome> {
+    let input = InputShape {
+        features: data.features,
+        image: data.image,
+        classes: data.classes,
+    };
+    let model = Classifier::<B>::new(&spec.model, input, spec.seed, device);
+    let optimizer = RunOptimizer::new(&spec.optimizer);
+    optimizer.run(spec, data, dev, model, device, observer)
+}
+
+/// The loop proper, for one optimizer type `O`.
+pub(crate) fn run_loop<B, O>(
+    spec: &RunSpec,
+    data: &Dataset,
+    dev: &DeviceData<B>,
+    mut model: Classifier<B>,
+    mut optim: O,
+    device: &B::Device,
+    observer: &mut dyn TrainObserver,
+) -> anyhow::Result<TrainOutcome>
+where
+    B: AutodiffBackend,
+    O: burn::optim::Optimizer<Classifier<B>, B>,
+{
+    let n_train = data.train.len();
+    let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
+    rng.set_stream(SHUFFLE_STREAM);
+    let mut order: Vec<i64> = (0..n_train as i64).collect();
+    let mut permutation: Option<Tensor<B, 1, Int>> = None;
+    let mut cursor = n_train; // forces a new permutation on the first step
+
+    let started = Instant::now();
+    let mut train_s = 0.0;
+    let mut eval_s = 0.0;
+    let mut steps = 0u64;
+    let mut samples = 0u64;
+    let mut warmup_s = None;
+    let mut warmup_samples = 0;
+    let mut last_loss: Option<f64> = None;
+    let mut curve = Vec::new();
+    let eval_interval = (spec.eval_every * n_train as f64).max(1.0);
+    let mut next_eval = eval_interval;
+    let mut accumulator = burn::optim::GradientsAccumulator::<Classifier<B>>::new();
+
+    let measure = |model: &Classifier<B>,
+                   steps: u64,
+                   samples: u64,
+                   train_s: f64,
+                   eval_s: &mut f64,
+                   observer: &mut dyn TrainObserver|
+     -> anyhow::Result<CurvePoint> {
+        observer.phase(Phase::Eval);
+        let t = Instant::now();
+        let inner = model.valid();
+        let (train_loss, train_acc) = evaluate(
+            &inner,
+            &dev.train_eval_x.clone().inner(),
+            &dev.train_eval_y.clone().inner(),
+        )?;
+        let (test_loss, test_acc) = evaluate(
+            &inner,
+            &dev.test_x.clone().inner(),
+            &dev.test_y.clone().inner(),
+        )?;
+        *eval_s += t.elapsed().as_secs_f64();
+        let epoch = samples as f64 / n_train as f64;
+        let point = CurvePoint {
+            epoch,
+            step: steps,
+            samples,
+            wall_s: started.elapsed().as_secs_f64(),
+            train_s,
+            lr: schedule::learning_rate(spec, epoch),
+            batch_size: schedule::batch_size(spec, epoch),
+            train_loss,
+            train_acc,
+            test_loss,
+            test_acc,
+            probes: Default::default(),
+        };
+        observer.eval_point(&point);
+        observer.phase(Phase::Train);
+        Ok(point)
+    };
+
+    curve.push(measure(&model, 0, 0, 0.0, &mut eval_s, observer)?);
+    let mut end = LoopEnd::Completed;
+    let mut segment_start = Instant::now();
+
+    while samples < spec.samples {
+        if observer.should_stop() {
+            end = LoopEnd::Stopped;
+            break;
+        }
+        let epoch = samples as f64 / n_train as f64;
+        let batch = schedule::batch_size(spec, epoch) as usize;
+        let micro = batch / spec.accumulate as usize;
+        if cursor + batch > n_train {
+            order.shuffle(&mut rng);
+            permutation = Some(Tensor::from_data(
+                TensorData::new(order.clone(), [n_train]),
+                device,
+            ));
+            cursor = 0;
+        }
+        let perm = permutation.as_ref().expect("set above");
+        let lr = schedule::learning_rate(spec, epoch);
+
+        let mut step_loss = None;
+        for k in 0..spec.accumulate as usize {
+            let from = cursor + k * micro;
+            let idx = perm.clone().slice(from..from + micro);
+            let xb = dev.train_x.clone().select(0, idx.clone());
+            let yb = dev.train_y.clone().select(0, idx);
+            let loss = cross_entropy(model.forward(xb), yb);
+            // Each micro-batch contributes 1/k of the mean over the whole batch.
+            let loss = if spec.accumulate > 1 {
+                loss.div_scalar(spec.accumulate as f64)
+            } else {
+                loss
+            };
+            let grads = burn::optim::GradientsParams::from_grads(loss.backward(), &model);
+            if spec.accumulate > 1 {
+                accumulator.accumulate(&model, grads);
+            } else {
+                model = optim.step(lr, model, grads);
+            }
+            step_loss = Some(loss);
+        }
+        if spec.accumulate > 1 {
+            model = optim.step(lr, model, accumulator.grads());
+        }
+        cursor += batch;
+        steps += 1;
+        samples += batch as u64;
+
+        let check_loss = steps % LOSS_CHECK_EVERY == 0 || steps == 1;
+        if check_loss && let Some(loss) = step_loss {
+            let value: f64 = loss.try_into_scalar().map_err(device_error)?.elem::<f64>()
+                * spec.accumulate as f64;
+            if !value.is_finite() {
+                end = LoopEnd::Diverged(Divergence {
+                    step: steps,
+                    last_finite_loss: last_loss,
+                });
+                train_s += segment_start.elapsed().as_secs_f64();
+                break;
+            }
+            last_loss = Some(value);
+        }
+        if steps == WARMUP_STEPS {
+            B::sync(device).map_err(device_error)?;
+            let elapsed = train_s + segment_start.elapsed().as_secs_f64();
+            warmup_s = Some(elapsed);
+            warmup_samples = samples;
+        }
+        let last_step = samples >= spec.samples;
+        if samples as f64 >= next_eval || last_step {
+            B::sync(device).map_err(device_error)?;
+            train_s += segment_start.elapsed().as_secs_f64();
+            let point = measure(&model, steps, samples, train_s, &mut eval_s, observer)?;
+            if !point.train_loss.is_finite() {
+                end = LoopEnd::Diverged(Divergence {
+                    step: steps,
+                    last_finite_loss: last_loss,
+                });
+                curve.push(point);
+                break;
+            }
+            last_loss = Some(point.train_loss);
+            curve.push(point);
+            while next_eval <= samples as f64 {
+                next_eval += eval_interval;
+            }
+            segment_start = Instant::now();
+        }
+    }
+    if end == LoopEnd::Stopped {
+        train_s += segment_start.elapsed().as_secs_f64();
+    }
+    Ok(TrainOutcome {
+        end,
+        curve,
+        warmup_s,
+        warmup_samples,
+        train_s,
+        eval_s,
+        steps,
+        samples,
+        probes: Default::default(),
+    })
+}
+
+/// Loads nothing, trains nothing: a helper for callers that already hold a dataset
+/// and want the upload and the loop in one call.
+pub fn upload_and_train<B: AutodiffBackend>(
+    spec: &RunSpec,
+    data: &Dataset,
+    device: &B::Device,
+    observer: &mut dyn TrainObserver,
+) -> anyhow::Result<TrainOutcome> {
+    let dev = DeviceData::<B>::upload(data, spec.eval_train_samples as usize, spec.seed, device);
+    train(spec, data, &dev, device, observer).context("training failed")
+}
