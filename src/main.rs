@@ -265,7 +265,6 @@ fn fetch(name: &str, dir: Option<PathBuf>) -> anyhow::Result<()> {
 }
 
 fn schema() -> anyhow::Result<()> {
-    let schema = schemars::schema_for!(batchbench::suite::SuiteFile);
-    println!("{}", serde_json::to_string_pretty(&schema)?);
+    print!("{}", batchbench::suite::json_schema());
     Ok(())
 }

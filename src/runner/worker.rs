@@ -82,18 +82,30 @@ pub fn classify_failure(message: &str) -> RunStatus {
     }
 }
 
-/// Test hook: `BATCHBENCH_FAULT=panic|oom|abort|exit|hang` makes the worker fail that
-/// way after its first evaluation, so the runner's handling of each failure can be
-/// tested without a GPU. Unset in normal use.
-fn inject_fault() {
-    match std::env::var("BATCHBENCH_FAULT").as_deref() {
-        Ok("panic") => panic!("injected fault: the worker panicked"),
-        Ok("oom") => panic!(
+/// Test hook: `BATCHBENCH_FAULT=KIND[@BATCH]` makes the worker fail that way after
+/// its first evaluation (only for runs of batch size BATCH, when given), so the
+/// runner's handling of each failure can be tested without a GPU. KIND is `panic`,
+/// `oom` (a panic with CubeCL's out-of-memory message), `abort`, `exit` or `hang`.
+/// Unset in normal use.
+fn inject_fault(batch_size: u64) {
+    let Ok(fault) = std::env::var("BATCHBENCH_FAULT") else {
+        return;
+    };
+    let (kind, only) = match fault.split_once('@') {
+        Some((k, b)) => (k.to_string(), b.parse::<u64>().ok()),
+        None => (fault, None),
+    };
+    if only.is_some_and(|b| b != batch_size) {
+        return;
+    }
+    match kind.as_str() {
+        "panic" => panic!("injected fault: the worker panicked"),
+        "oom" => panic!(
             "An out-of-memory error happened during launch\nCaused by:\n  injected fault (CUDA_ERROR_OUT_OF_MEMORY)"
         ),
-        Ok("abort") => std::process::abort(),
-        Ok("exit") => std::process::exit(3),
-        Ok("hang") => loop {
+        "abort" => std::process::abort(),
+        "exit" => std::process::exit(3),
+        "hang" => loop {
             std::thread::sleep(Duration::from_secs(1));
         },
         _ => {}
@@ -125,7 +137,7 @@ impl TrainObserver for Observer<'_> {
             point: point.clone(),
         });
         if point.step == 0 {
-            inject_fault();
+            inject_fault(point.batch_size);
         }
     }
 

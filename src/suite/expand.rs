@@ -146,7 +146,13 @@ impl Suite {
                 format!("missing setting `{name}`; set it under `defaults:` or list it as a `matrix:` axis"),
             )
         };
-        let at = |name: &str, message: String| self.error_at(s.position_of(name), name, message);
+        let at = |name: &str, message: String| {
+            self.error_at(
+                s.position_of(name),
+                s.path_of(name).unwrap_or_else(|| name.to_string()),
+                message,
+            )
+        };
 
         let dataset = s
             .dataset
@@ -214,7 +220,13 @@ impl Suite {
                     "set the budget with `epochs` or `samples`, not both".into(),
                 ));
             }
-            (None, None) => return Err(missing("epochs")),
+            (None, None) => {
+                return Err(self.error_at(
+                    None,
+                    "epochs",
+                    "missing the training budget; set `epochs` or `samples` under `defaults:` or as a `matrix:` axis",
+                ));
+            }
             (Some(e), None) => (e, (e * train as f64).round() as u64),
             (None, Some(n)) => (n as f64 / train as f64, n),
         };

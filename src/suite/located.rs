@@ -26,6 +26,9 @@ pub struct Located<T> {
     pub value: T,
     /// Where it was written; `None` for built-in defaults.
     pub position: Option<Position>,
+    /// The field path where it was written (`defaults.lr`, `matrix.batch_size[2]`),
+    /// set after parsing; `None` for built-in defaults.
+    pub path: Option<String>,
 }
 
 impl<T> Located<T> {
@@ -34,6 +37,7 @@ impl<T> Located<T> {
         Located {
             value,
             position: None,
+            path: None,
         }
     }
 }
@@ -56,6 +60,7 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Located<T> {
         Ok(Located {
             value: spanned.value,
             position,
+            path: None,
         })
     }
 }

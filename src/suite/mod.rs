@@ -93,7 +93,16 @@ impl Suite {
 
     /// Parses and value-checks suite text; `path` is used in messages only.
     pub fn parse(path: &Path, text: String) -> Result<Suite, SuiteError> {
-        let file = parse_yaml(path, &text)?;
+        if text.trim().is_empty() {
+            return Err(SuiteError {
+                file: path.to_path_buf(),
+                position: None,
+                field: None,
+                message: "the file is empty; a suite needs at least `version: 1`, a `name` and its settings (see suites/quickstart.yaml)".into(),
+            });
+        }
+        let mut file = parse_yaml(path, &text)?;
+        tag_paths(&mut file);
         let sha256 = hex::encode(Sha256::digest(text.as_bytes()));
         let suite = Suite {
             path: path.to_path_buf(),
@@ -154,45 +163,54 @@ impl Suite {
             ));
         }
         let mut first_error = None;
-        let mut check = |prefix: &str, settings: &Settings| {
-            settings.check_values(&mut |field, value, position| {
+        let mut check = |settings: &Settings| {
+            settings.check_values(&mut |field, value, position, path| {
                 if first_error.is_none()
                     && let Err(message) = value.check(field)
                 {
-                    first_error =
-                        Some(self.error_at(position, format!("{prefix}{field}"), message));
+                    first_error = Some(self.error_at(position, path.unwrap_or(field), message));
                 }
             });
         };
         if let Some(defaults) = &f.defaults {
-            check("defaults.", defaults);
+            check(defaults);
         }
-        if let Some(matrix) = &f.matrix {
-            for (axis, _, values) in matrix.axes() {
-                for (i, v) in values.iter().enumerate() {
-                    check(&format!("matrix.{axis}[{i}]."), v);
-                }
-            }
+        for (_, _, values) in f.matrix.as_ref().map(Matrix::axes).unwrap_or_default() {
+            values.iter().for_each(&mut check);
         }
-        for (block, entries) in [("include", &f.include), ("exclude", &f.exclude)] {
-            for (i, entry) in entries.iter().flatten().enumerate() {
-                check(&format!("{block}[{i}]."), &entry.value);
-            }
+        for entry in f.include.iter().chain(&f.exclude).flatten() {
+            check(&entry.value);
         }
         match first_error {
-            // Matrix values carry the axis name twice (`matrix.lr[0].lr`); keep one.
-            Some(mut e) => {
-                if let Some(field) = &mut e.field
-                    && field.starts_with("matrix.")
-                    && let Some((head, _)) = field.rsplit_once('.')
-                {
-                    *field = head.to_string();
-                }
-                Err(e)
-            }
+            Some(e) => Err(e),
             None => Ok(()),
         }
     }
+}
+
+/// Gives every value its field path, for messages about combinations of settings.
+fn tag_paths(file: &mut SuiteFile) {
+    if let Some(d) = &mut file.defaults {
+        d.tag_paths("defaults.");
+    }
+    if let Some(m) = &mut file.matrix {
+        m.tag_paths();
+    }
+    for (block, entries) in [
+        ("include", &mut file.include),
+        ("exclude", &mut file.exclude),
+    ] {
+        for (i, entry) in entries.iter_mut().flatten().enumerate() {
+            entry.value.tag_paths(&format!("{block}[{i}]."));
+        }
+    }
+}
+
+/// The JSON Schema of suite files (shipped as `suites/schema.json`, so editors with
+/// a YAML language server complete and check suites).
+pub fn json_schema() -> String {
+    let schema = schemars::schema_for!(SuiteFile);
+    serde_json::to_string_pretty(&schema).expect("the schema serializes") + "\n"
 }
 
 /// serde-saphyr options for suites: small budgets, since a suite is a few dozen lines.
@@ -235,48 +253,92 @@ fn parse_yaml(path: &Path, text: &str) -> Result<SuiteFile, SuiteError> {
     })
 }
 
-/// serde_path_to_error prints `Located` wrappers as `.value`; drop those.
+/// serde_path_to_error prints `Located` wrappers as `.value` and unknown segments
+/// as `?`; drop both.
 fn clean_path(path: &str) -> String {
-    path.replace(".value", "")
+    path.replace(".value", "").replace(".?", "")
 }
 
 /// The YAML error in one sentence, with "did you mean" for misspelt keys and names.
 fn explain_yaml_error(e: &serde_saphyr::Error) -> String {
     let plain = e.without_snippet().to_string();
-    // serde-saphyr appends " at line L column C"; the position is printed in front.
-    let message = match plain.rfind(" at line ") {
+    // serde-saphyr appends " at line L, column C"; the position is printed in front.
+    // Alias errors add " (defined at line …) (used at line …)"; keep the message.
+    let message = match plain
+        .find(" (defined at line ")
+        .or_else(|| plain.rfind(" at line "))
+    {
         Some(i) => plain[..i].to_string(),
         None => plain,
     };
+    let friendlier = match message.as_str() {
+        "invalid u64" | "invalid u32" => Some("expected a non-negative whole number"),
+        "invalid floating point" => Some("expected a number"),
+        "expected sequence start" => Some("expected a list, e.g. [1, 2]"),
+        "expected mapping start" => {
+            Some("expected a mapping of keys to values, e.g. {name: digits}")
+        }
+        _ => None,
+    };
+    if let Some(f) = friendlier {
+        return f.to_string();
+    }
+    if let Some(breach) = message.strip_prefix("budget breached: ") {
+        let what = match breach.split_whitespace().next().unwrap_or("") {
+            "Aliases" => "more than 200 aliases (*name)",
+            "Anchors" => "more than 200 anchors (&name)",
+            "Depth" => "nesting deeper than 24 levels",
+            "Nodes" => "more than 50,000 values",
+            "Documents" => "more than one YAML document",
+            _ => "more YAML than a suite can need",
+        };
+        return format!(
+            "refused: the file has {what}; suites are small, so this looks like a malformed or hostile file ({breach})"
+        );
+    }
+    if let Some(rest) = message.strip_prefix("duplicate mapping key: ") {
+        let key = rest.split(',').next().unwrap_or(rest).trim();
+        return format!("`{key}` is set twice in the same mapping; keep one");
+    }
+    if let Some(rest) = message.strip_prefix("missing field ") {
+        let hint = if rest == "`version`" {
+            "; start the suite with `version: 1`"
+        } else {
+            ""
+        };
+        return format!("missing key {rest}{hint}");
+    }
     did_you_mean(&message).unwrap_or(message)
 }
 
-/// For serde's "unknown field `x`, expected one of `a`, `b`" and "unknown variant"
-/// messages, adds the closest allowed name.
+/// For "unknown field `x`, expected one of a, b" and "unknown variant" messages
+/// (serde's, as serde-saphyr prints them), names what is allowed and adds the
+/// closest allowed name.
 pub(crate) fn did_you_mean(message: &str) -> Option<String> {
-    let kind = if message.starts_with("unknown field") {
-        "field"
+    let noun = if message.starts_with("unknown field") {
+        "key"
     } else if message.starts_with("unknown variant") {
-        "variant"
+        "value"
     } else {
         return None;
     };
     let got = message.split('`').nth(1)?;
-    let expected: Vec<&str> = message
-        .split_once("expected")?
-        .1
-        .split('`')
-        .skip(1)
-        .step_by(2)
+    let rest = message.split_once("expected")?.1;
+    let rest = rest.trim_start().trim_start_matches("one of").trim();
+    let expected: Vec<String> = rest
+        .replace(" or ", ", ")
+        .split(", ")
+        .map(|s| s.trim().trim_matches('`').to_string())
+        .filter(|s| !s.is_empty() && !s.starts_with("nothing"))
         .collect();
     let allowed = if expected.is_empty() {
         "none is allowed here".to_string()
     } else {
         format!("allowed: {}", expected.join(", "))
     };
-    let noun = if kind == "field" { "key" } else { "value" };
     let mut out = format!("unknown {noun} `{got}`; {allowed}");
-    if let Some(best) = closest(got, &expected) {
+    let names: Vec<&str> = expected.iter().map(String::as_str).collect();
+    if let Some(best) = closest(got, &names) {
         out.push_str(&format!(" (did you mean `{best}`?)"));
     }
     Some(out)

@@ -312,7 +312,12 @@ impl std::str::FromStr for DeviceRequest {
                 .and_then(|n| n.parse().ok())
                 .map(DeviceRequest::Cuda)
                 .ok_or_else(|| {
-                    format!("unknown device `{s}`; expected one of `auto`, `cpu`, `cuda`, `cuda:N`")
+                    let hint = if s.to_lowercase().contains("gpu") {
+                        " (for an NVIDIA GPU write `cuda`)"
+                    } else {
+                        ""
+                    };
+                    format!("unknown device `{s}`; allowed: auto, cpu, cuda, cuda:N{hint}")
                 }),
         }
     }
@@ -412,9 +417,23 @@ macro_rules! settings_fields {
                 }
             }
 
-            /// Runs a per-value check over every setting.
-            pub fn check_values(&self, check: &mut dyn FnMut(&'static str, &dyn CheckValue, Option<super::located::Position>)) {
-                $( if let Some(v) = &self.$field { check(stringify!($field), &v.value, v.position); } )*
+            /// The field path where a setting was written, if known.
+            pub fn path_of(&self, name: &str) -> Option<String> {
+                match name {
+                    $( stringify!($field) => self.$field.as_ref().and_then(|v| v.path.clone()), )*
+                    _ => None,
+                }
+            }
+
+            /// Records `prefix` + the setting's name as each value's path.
+            pub fn tag_paths(&mut self, prefix: &str) {
+                $( if let Some(v) = &mut self.$field { v.path = Some(format!("{prefix}{}", stringify!($field))); } )*
+            }
+
+            /// Runs a per-value check over every setting: name, value, and the located
+            /// wrapper (for its position and path).
+            pub fn check_values(&self, check: &mut dyn FnMut(&'static str, &dyn CheckValue, Option<super::located::Position>, Option<&str>)) {
+                $( if let Some(v) = &self.$field { check(stringify!($field), &v.value, v.position, v.path.as_deref()); } )*
             }
         }
 
@@ -433,6 +452,17 @@ macro_rules! settings_fields {
                     }
                 )*
                 axes
+            }
+
+            /// Records `matrix.<axis>[i]` as each value's path.
+            pub fn tag_paths(&mut self) {
+                $(
+                    if let Some(list) = &mut self.$field {
+                        for (i, v) in list.value.iter_mut().enumerate() {
+                            v.path = Some(format!("matrix.{}[{i}]", stringify!($field)));
+                        }
+                    }
+                )*
             }
         }
     };
