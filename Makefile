@@ -9,15 +9,24 @@ BIN   := $(CARGO_TARGET_DIR)/release/batchbench
 SUITE ?= suites/quickstart.yaml
 NAME   = $(shell sed -n 's/^name:[[:space:]]*//p' $(SUITE) | head -n1)
 
-.PHONY: build bench test data
+.PHONY: build bench test data report bench-micro
 
 ## build: the release binary
 build:
 	cargo build --release --locked
 
-## bench: run SUITE (default: the quickstart, embedded data) into results/<name>/
+## bench: run SUITE (default: the quickstart, embedded data) into results/<name>/,
+## then render reports/<name>/index.html and print its path
 bench: build
-	$(BIN) run $(SUITE) --fresh
+	$(BIN) run $(SUITE) --fresh --report
+
+## report: re-render the report of SUITE from its saved records
+report: build
+	$(BIN) report results/$(NAME)
+
+## bench-micro: criterion benchmarks (report rendering, training steps, data path)
+bench-micro:
+	cargo bench --locked
 
 ## test: unit, integration and CLI tests (no GPU, no dataset download needed)
 test:

@@ -9,10 +9,12 @@
 //! [`analysis`] (over seeds) → [`report`] (HTML, JSON, CSV, Markdown) and
 //! [`compare`] (regressions between result sets).
 
+pub mod analysis;
 pub mod backend;
 pub mod data;
 pub mod device;
 pub mod model;
+pub mod report;
 pub mod results;
 pub mod runner;
 pub mod suite;

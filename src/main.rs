@@ -31,6 +31,15 @@ struct Cli {
 enum Command {
     /// Train every run of a suite and append one record per run to runs.jsonl.
     Run(RunArgs),
+    /// Render reports (HTML, JSON, CSV, Markdown) from one or more results folders.
+    Report {
+        /// Results folders (or runs.jsonl files); several render side by side.
+        #[arg(required = true)]
+        results: Vec<PathBuf>,
+        /// Output folder (default: reports/<suite name>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Check suites without running them (exit 1 on the first invalid one).
     Validate {
         /// Suite files.
@@ -105,12 +114,16 @@ struct RunArgs {
     /// No progress bar.
     #[arg(long, short)]
     quiet: bool,
+    /// Render the report when the sweep ends (into reports/<suite name>).
+    #[arg(long)]
+    report: bool,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => run(args),
+        Command::Report { results, out } => report(&results, out).map(success),
         Command::Validate { suites } => validate(&suites).map(success),
         Command::Plan { suite, shard } => plan(&suite, shard).map(success),
         Command::Env => env().map(success),
@@ -186,6 +199,14 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         },
         outcome.runs_path.display()
     );
+    if args.report && outcome.runs_path.exists() {
+        let dir = outcome
+            .runs_path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        report(&[dir], None)?;
+    }
     if outcome.interrupted {
         eprintln!(
             "interrupted: {} run(s) not started; continue with `batchbench run {} --resume`",
@@ -195,6 +216,48 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(130));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn report(results: &[PathBuf], out: Option<PathBuf>) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let out = match out {
+        Some(o) => o,
+        None => {
+            let sets = batchbench::analysis::load_all(results)?;
+            let mut names: Vec<String> = sets
+                .iter()
+                .filter_map(|s| s.records.first().map(|r| safe_name(&r.suite)))
+                .collect();
+            names.dedup();
+            PathBuf::from("reports").join(names.join("-vs-"))
+        }
+    };
+    let command: Vec<String> = std::env::args().collect();
+    let html = batchbench::report::render_report(results, &out, &command)?;
+    eprintln!("report written in {:.2} s", started.elapsed().as_secs_f64());
+    println!("{}", html.display());
+    Ok(())
+}
+
+/// A folder name from a suite name read from records (which anyone can edit): only
+/// letters, digits, `-`, `_`, `.`, never starting with a dot.
+fn safe_name(name: &str) -> String {
+    let cleaned: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let cleaned = cleaned.trim_start_matches('.').to_string();
+    if cleaned.is_empty() {
+        "report".into()
+    } else {
+        cleaned
+    }
 }
 
 fn validate(paths: &[PathBuf]) -> anyhow::Result<()> {

@@ -51,6 +51,26 @@ impl RunStatus {
     }
 }
 
+/// Serde for measured floats that may be NaN or infinite (a diverged run's loss):
+/// written as `null`, read back as NaN, so a record always round-trips.
+pub mod non_finite_as_null {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Writes a non-finite value as `null`.
+    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+        if v.is_finite() {
+            s.serialize_f64(*v)
+        } else {
+            s.serialize_none()
+        }
+    }
+
+    /// Reads `null` as NaN.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+    }
+}
+
 /// One evaluation point of the learning curve.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CurvePoint {
@@ -69,12 +89,16 @@ pub struct CurvePoint {
     /// The batch size in force at this point.
     pub batch_size: u64,
     /// Mean cross-entropy on the fixed training subset.
+    #[serde(with = "non_finite_as_null")]
     pub train_loss: f64,
     /// Accuracy on the fixed training subset.
+    #[serde(with = "non_finite_as_null")]
     pub train_acc: f64,
     /// Mean cross-entropy on the test set.
+    #[serde(with = "non_finite_as_null")]
     pub test_loss: f64,
     /// Accuracy on the test set.
+    #[serde(with = "non_finite_as_null")]
     pub test_acc: f64,
     /// Probe values measured at this point (e.g. `weight_distance`).
     #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]

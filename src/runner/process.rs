@@ -104,7 +104,8 @@ pub fn run_worker(
     let out_thread = std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             let msg = match line.strip_prefix(EVENT_PREFIX) {
-                Some(json) => serde_json::from_str(json).map_err(|e| format!("bad event: {e}")),
+                Some(json) => serde_json::from_str(json)
+                    .map_err(|e| format!("{EVENT_PREFIX}unreadable message from the worker: {e}")),
                 None => Err(line),
             };
             if tx.send(msg).is_err() {
@@ -126,39 +127,33 @@ pub fn run_worker(
 
     let mut curve: Vec<CurvePoint> = Vec::new();
     let mut record = None;
-    let mut log_tail: Vec<String> = Vec::new();
+    let mut bad_event: Option<String> = None;
+    let mut handle = |msg: Result<WorkerEvent, String>| match msg {
+        Ok(event) => {
+            on_event(&event);
+            match event {
+                WorkerEvent::Eval { point } => curve.push(point),
+                WorkerEvent::Record { record: r } => record = Some(*r),
+                WorkerEvent::Training => {}
+            }
+        }
+        // Library output on stdout is ignored; an unreadable message is remembered.
+        Err(line) => {
+            if let Some(e) = line.strip_prefix(EVENT_PREFIX) {
+                bad_event.get_or_insert_with(|| e.to_string());
+            }
+        }
+    };
     let mut timed_out = false;
     let mut forwarded_interrupt = false;
     let status = loop {
-        match rx.recv_timeout(Duration::from_millis(50)) {
-            Ok(Ok(event)) => {
-                on_event(&event);
-                match event {
-                    WorkerEvent::Eval { point } => curve.push(point),
-                    WorkerEvent::Record { record: r } => record = Some(*r),
-                    WorkerEvent::Training => {}
-                }
-            }
-            Ok(Err(line)) => {
-                log_tail.push(line);
-                if log_tail.len() > 40 {
-                    log_tail.remove(0);
-                }
-            }
-            Err(_) => {}
+        if let Ok(msg) = rx.recv_timeout(Duration::from_millis(50)) {
+            handle(msg);
         }
         if let Some(status) = child.try_wait()? {
             // Drain what the worker wrote before exiting.
-            for msg in rx.try_iter() {
-                if let Ok(event) = msg {
-                    on_event(&event);
-                    match event {
-                        WorkerEvent::Eval { point } => curve.push(point),
-                        WorkerEvent::Record { record: r } => record = Some(*r),
-                        WorkerEvent::Training => {}
-                    }
-                }
-            }
+            let _ = out_thread.join();
+            rx.try_iter().for_each(&mut handle);
             break status;
         }
         if let Some(limit) = timeout
@@ -177,7 +172,6 @@ pub fn run_worker(
         }
     };
     interrupts.child.store(0, Ordering::SeqCst);
-    let _ = out_thread.join();
     let stderr_tail = err_thread.join().unwrap_or_default();
 
     if let Some(r) = record {
@@ -209,10 +203,10 @@ pub fn run_worker(
             .unwrap_or_default();
         let all = stderr_tail.join("\n");
         let status = classify_failure(&all);
-        let reason = if message.is_empty() {
-            how
-        } else {
-            format!("{how}: {}", short_reason(&message))
+        let reason = match (&bad_event, message.is_empty()) {
+            (Some(e), _) => format!("{how}, but its record could not be read ({e})"),
+            (None, true) => how,
+            (None, false) => format!("{how}: {}", short_reason(&message)),
         };
         (status, reason)
     };
