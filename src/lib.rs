@@ -11,9 +11,11 @@
 
 pub mod analysis;
 pub mod backend;
+pub mod compare;
 pub mod data;
 pub mod device;
 pub mod model;
+pub mod probe;
 pub mod report;
 pub mod results;
 pub mod runner;

@@ -40,6 +40,83 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Compare two result sets metric by metric (Welch's t-test over seeds plus a
+    /// threshold); writes compare.md and compare.html.
+    Compare {
+        /// The reference results folder.
+        base: PathBuf,
+        /// The results folder to check.
+        new: PathBuf,
+        /// Smallest relative change that counts, in percent.
+        #[arg(long, default_value = "5%", value_parser = parse_percent)]
+        threshold: f64,
+        /// Metrics to compare, comma-separated (default: samples_per_s, warmup_s,
+        /// time_to_target_s, final_test_acc, gpu_mem_peak_mib, energy_to_target_j).
+        #[arg(long, value_delimiter = ',')]
+        metric: Vec<String>,
+        /// Exit with status 1 when any metric regressed.
+        #[arg(long)]
+        fail_on_regression: bool,
+        /// Where to write compare.md and compare.html (default: reports/compare).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Find the largest batch that fits in device memory, per configuration of a suite
+    /// (doubling, then bisecting; each try in its own worker).
+    MaxBatch {
+        /// The suite (its batch sizes and seeds are ignored).
+        suite: PathBuf,
+        /// First batch size tried.
+        #[arg(long, default_value_t = 256)]
+        start: u64,
+        /// Recommend this fraction of the largest batch that fitted.
+        #[arg(long, default_value_t = 0.9)]
+        margin: f64,
+        /// Optimizer steps per try.
+        #[arg(long, default_value_t = 5)]
+        steps: u64,
+        /// Time limit per try, seconds (the first CUDA try includes kernel compilation).
+        #[arg(long, default_value_t = 600.0)]
+        timeout: f64,
+        /// Device (overrides the suite).
+        #[arg(long)]
+        device: Option<DeviceRequest>,
+        /// Where to write max-batch.json (default: results/<suite name>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// The interpolation probe: loss along the line between the smallest- and
+    /// largest-batch solution of each configuration and seed (run after sweeps that
+    /// ask for it; writes interpolation.json).
+    Interpolate {
+        /// The results folder.
+        dir: PathBuf,
+    },
+    /// One page of trend charts over many result sets, grouped by testbed.
+    History {
+        /// Results folders, in any order (sorted by recording time).
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Metrics, comma-separated (default: as for compare).
+        #[arg(long, value_delimiter = ',')]
+        metric: Vec<String>,
+        /// Smallest relative change that counts as a regression, in percent.
+        #[arg(long, default_value = "5%", value_parser = parse_percent)]
+        threshold: f64,
+        /// Output file (default: reports/history.html).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Join shard result folders into one (checks suite hashes; reports duplicates,
+    /// conflicts and gaps, exiting 1 when the merged set is incomplete or inconsistent).
+    Merge {
+        /// Shard folders.
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// The merged results folder (must not hold records yet).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Check suites without running them (exit 1 on the first invalid one).
     Validate {
         /// Suite files.
@@ -124,6 +201,31 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run(args),
         Command::Report { results, out } => report(&results, out).map(success),
+        Command::Merge { dirs, out } => merge(&dirs, &out),
+        Command::Compare {
+            base,
+            new,
+            threshold,
+            metric,
+            fail_on_regression,
+            out,
+        } => compare(&base, &new, threshold, &metric, fail_on_regression, out),
+        Command::Interpolate { dir } => interpolate(&dir).map(success),
+        Command::History {
+            dirs,
+            metric,
+            threshold,
+            out,
+        } => history(&dirs, &metric, threshold, out).map(success),
+        Command::MaxBatch {
+            suite,
+            start,
+            margin,
+            steps,
+            timeout,
+            device,
+            out,
+        } => max_batch(&suite, start, margin, steps, timeout, device, out).map(success),
         Command::Validate { suites } => validate(&suites).map(success),
         Command::Plan { suite, shard } => plan(&suite, shard).map(success),
         Command::Env => env().map(success),
@@ -258,6 +360,208 @@ fn safe_name(name: &str) -> String {
     } else {
         cleaned
     }
+}
+
+/// Reads `5%`, `5` or `0.05%` as a percentage.
+fn parse_percent(text: &str) -> Result<f64, String> {
+    let v: f64 = text
+        .trim()
+        .trim_end_matches('%')
+        .parse()
+        .map_err(|_| format!("`{text}` is not a percentage; write e.g. 5%"))?;
+    if !(v.is_finite() && (0.0..=1000.0).contains(&v)) {
+        return Err(format!("{v}% is out of range; use 0% to 1000%"));
+    }
+    Ok(v)
+}
+
+fn compare(
+    base: &Path,
+    new: &Path,
+    threshold: f64,
+    metric: &[String],
+    fail: bool,
+    out: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    use batchbench::compare;
+    let names: Vec<String> = if metric.is_empty() {
+        compare::DEFAULT_METRICS
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    } else {
+        metric.to_vec()
+    };
+    let metrics = compare::metrics_by_name(&names).map_err(|e| anyhow::anyhow!(e))?;
+    let base_set = batchbench::analysis::load_result_set(base)?;
+    let new_set = batchbench::analysis::load_result_set(new)?;
+    let cmp = compare::compare(&base_set, &new_set, &metrics, threshold);
+    print!("{}", cmp.terminal_table());
+    let out = out.unwrap_or_else(|| PathBuf::from("reports").join("compare"));
+    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    std::fs::write(out.join("compare.md"), cmp.markdown())?;
+    std::fs::write(
+        out.join("compare.html"),
+        batchbench::report::render_page("compare.html", &cmp)?,
+    )?;
+    eprintln!(
+        "wrote {} and compare.md",
+        out.join("compare.html").display()
+    );
+    if fail && cmp.has_regression() {
+        eprintln!("error: regression found (--fail-on-regression)");
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn history(
+    dirs: &[PathBuf],
+    metric: &[String],
+    threshold: f64,
+    out: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let metrics = batchbench::compare::metrics_by_name(metric).map_err(|e| anyhow::anyhow!(e))?;
+    let sets = dirs
+        .iter()
+        .map(|d| batchbench::analysis::load_result_set(d))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let h = batchbench::compare::history::history(&sets, &metrics, threshold);
+    let out = out.unwrap_or_else(|| PathBuf::from("reports").join("history.html"));
+    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(&out, batchbench::report::render_page("history.html", &h)?)?;
+    for t in &h.testbeds {
+        for g in &t.regressions {
+            eprintln!("regression: {g}");
+        }
+    }
+    println!("{}", out.display());
+    Ok(())
+}
+
+fn max_batch(
+    path: &Path,
+    start: u64,
+    margin: f64,
+    steps: u64,
+    timeout: f64,
+    device: Option<DeviceRequest>,
+    out: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    use batchbench::runner::max_batch::{SearchOptions, search};
+    if !(margin > 0.0 && margin <= 1.0) {
+        anyhow::bail!("--margin {margin} must be in (0, 1], e.g. 0.9");
+    }
+    if start == 0 || steps == 0 {
+        anyhow::bail!("--start and --steps must be at least 1");
+    }
+    let suite = load_suite(path)?;
+    let mut specs = suite.expand().map_err(|e| anyhow::anyhow!("{e}"))?;
+    runner::resolve_devices(&mut specs, device)?;
+    // One search per configuration, batch size and seed aside.
+    let mut seen = std::collections::HashSet::new();
+    specs.retain(|s| {
+        let mut k = s.clone();
+        (k.batch_size, k.micro_batch_size, k.seed, k.lr) = (0, 0, 0, 0.0);
+        k.batch_schedule = None;
+        seen.insert(k.key())
+    });
+    let opts = SearchOptions {
+        start,
+        margin,
+        steps,
+        timeout: Duration::from_secs_f64(timeout),
+        cache_dir: runner::default_cache_dir(),
+    };
+    let interrupts = Interrupts::install();
+    let mut results = Vec::new();
+    for spec in &specs {
+        let train = batchbench::data::shape(&spec.dataset)
+            .map_err(|e| anyhow::anyhow!(e))?
+            .train;
+        eprintln!("searching {} on {}", spec.model_label(), spec.device);
+        let r = search(
+            &spec.clone(),
+            train,
+            &opts,
+            &suite.sha256,
+            suite.path.parent(),
+            &interrupts,
+            &mut |t| {
+                eprintln!(
+                    "  batch {:>8}: {}",
+                    t.batch_size,
+                    if t.status == batchbench::results::RunStatus::Oom {
+                        "out of memory"
+                    } else {
+                        "fits"
+                    }
+                )
+            },
+        )?;
+        println!(
+            "{}: largest fit {}, first out-of-memory {}, recommended {} ({}% margin){}",
+            r.config,
+            r.largest_fit.map_or("none".into(), |v| v.to_string()),
+            r.first_oom.map_or("none".into(), |v| v.to_string()),
+            r.recommended.map_or("none".into(), |v| v.to_string()),
+            ((1.0 - r.margin) * 100.0).round(),
+            r.limit
+                .as_ref()
+                .map(|l| format!("; stopped: {l}"))
+                .unwrap_or_default()
+        );
+        results.push(r);
+    }
+    let out = out.unwrap_or_else(|| PathBuf::from("results").join(suite.name()));
+    std::fs::create_dir_all(&out)?;
+    let path = out.join("max-batch.json");
+    batchbench::results::store::write_atomic(&path, &serde_json::to_vec_pretty(&results)?)?;
+    eprintln!("wrote {}", path.display());
+    Ok(())
+}
+
+fn interpolate(dir: &Path) -> anyhow::Result<()> {
+    let suite_dir = batchbench::results::Store::read_manifest(dir)?
+        .and_then(|m| Path::new(&m.suite_path).parent().map(Path::to_path_buf));
+    let curves = batchbench::probe::interpolation::interpolate_dir(dir, suite_dir.as_deref())?;
+    eprintln!(
+        "interpolated {} pair(s); wrote {}",
+        curves.len(),
+        dir.join(batchbench::probe::interpolation::INTERPOLATION_FILE)
+            .display()
+    );
+    Ok(())
+}
+
+fn merge(dirs: &[PathBuf], out: &Path) -> anyhow::Result<ExitCode> {
+    let command: Vec<String> = std::env::args().collect();
+    let m = batchbench::results::merge::merge(dirs, out, &command)?;
+    for d in &m.duplicates {
+        eprintln!("duplicate: {d}");
+    }
+    for c in &m.conflicts {
+        eprintln!("conflict: {c}");
+    }
+    for g in &m.gaps {
+        eprintln!("missing: {g}");
+    }
+    eprintln!(
+        "merged {} of {} planned runs into {} ({} duplicate(s), {} conflict(s), {} missing)",
+        m.records,
+        m.planned,
+        out.display(),
+        m.duplicates.len(),
+        m.conflicts.len(),
+        m.gaps.len()
+    );
+    Ok(if m.is_clean() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn validate(paths: &[PathBuf]) -> anyhow::Result<()> {

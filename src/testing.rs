@@ -19,6 +19,7 @@ pub fn spec_for_tests() -> RunSpec {
             train_samples: None,
             test_samples: None,
             features: None,
+            shape: None,
             classes: None,
             noise: None,
         }
@@ -51,6 +52,7 @@ pub fn spec_for_tests() -> RunSpec {
         seed: 0,
         device: "cpu".into(),
         timeout_s: None,
+        probes: None,
     }
 }
 

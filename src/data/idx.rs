@@ -96,50 +96,64 @@ pub fn read_idx(path: &Path) -> Result<IdxArray, IdxError> {
 }
 
 /// Parses IDX bytes (raw or gzipped); `path` names the file in errors.
+///
+/// The header is read first and checked; then exactly the promised payload (plus one
+/// byte, to detect trailing data) is read. Memory is bounded by the declared size,
+/// itself bounded by [`MAX_IDX_BYTES`], so a gzip bomb cannot exhaust memory.
 pub fn parse_idx(path: &Path, bytes: &[u8]) -> Result<IdxArray, IdxError> {
-    let too_large = || IdxError::TooLarge {
-        path: path.to_path_buf(),
-    };
     if bytes.len() as u64 > MAX_IDX_BYTES {
-        return Err(too_large());
+        return Err(IdxError::TooLarge {
+            path: path.to_path_buf(),
+        });
     }
-    let decoded;
-    let raw: &[u8] = if bytes.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(bytes)
-            .take(MAX_IDX_BYTES + 1)
-            .read_to_end(&mut out)
-            .map_err(|source| IdxError::Gzip {
+    let gzipped = bytes.starts_with(&[0x1f, 0x8b]);
+    let mut reader: Box<dyn Read> = if gzipped {
+        Box::new(flate2::read::GzDecoder::new(bytes))
+    } else {
+        Box::new(bytes)
+    };
+    let read_err = |source: std::io::Error| -> IdxError {
+        if gzipped {
+            IdxError::Gzip {
                 path: path.to_path_buf(),
                 source,
-            })?;
-        if out.len() as u64 > MAX_IDX_BYTES {
-            return Err(too_large());
+            }
+        } else {
+            IdxError::Io {
+                path: path.to_path_buf(),
+                source,
+            }
         }
-        decoded = out;
-        &decoded
-    } else {
-        bytes
     };
-    parse_raw(path, raw)
-}
-
-fn parse_raw(path: &Path, raw: &[u8]) -> Result<IdxArray, IdxError> {
+    // Fill `buf` as far as the stream allows; returns how much was read.
+    let mut fill = |buf: &mut [u8]| -> Result<usize, IdxError> {
+        let mut n = 0;
+        while n < buf.len() {
+            match reader.read(&mut buf[n..]) {
+                Ok(0) => break,
+                Ok(k) => n += k,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(read_err(e)),
+            }
+        }
+        Ok(n)
+    };
     let path_buf = || path.to_path_buf();
-    if raw.len() < 4 || raw[0] != 0 || raw[1] != 0 {
+    let mut magic = [0u8; 4];
+    let got = fill(&mut magic)?;
+    if got < 4 || magic[0] != 0 || magic[1] != 0 {
         return Err(IdxError::BadMagic {
             path: path_buf(),
-            magic: raw.iter().take(4).copied().collect(),
+            magic: magic[..got].to_vec(),
         });
     }
-    if raw[2] != 0x08 {
+    if magic[2] != 0x08 {
         return Err(IdxError::UnsupportedType {
             path: path_buf(),
-            code: raw[2],
+            code: magic[2],
         });
     }
-    let ndims = raw[3] as usize;
-    let header = 4 + 4 * ndims;
+    let ndims = magic[3] as usize;
     if ndims == 0 || ndims > 4 {
         return Err(IdxError::BadDims {
             path: path_buf(),
@@ -147,14 +161,16 @@ fn parse_raw(path: &Path, raw: &[u8]) -> Result<IdxArray, IdxError> {
             why: format!("{ndims} dimensions; expected 1 to 4"),
         });
     }
-    if raw.len() < header {
+    let mut header = vec![0u8; 4 * ndims];
+    let got = fill(&mut header)?;
+    if got < header.len() {
         return Err(IdxError::SizeMismatch {
             path: path_buf(),
-            expected: header as u64,
-            found: raw.len() as u64,
+            expected: (4 + header.len()) as u64,
+            found: (4 + got) as u64,
         });
     }
-    let dims: Vec<u64> = raw[4..header]
+    let dims: Vec<u64> = header
         .chunks_exact(4)
         .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as u64)
         .collect();
@@ -171,17 +187,26 @@ fn parse_raw(path: &Path, raw: &[u8]) -> Result<IdxArray, IdxError> {
         .try_fold(1u64, |acc, &d| acc.checked_mul(d))
         .filter(|&n| n <= MAX_IDX_BYTES)
         .ok_or_else(|| bad("their product exceeds the size limit"))?;
-    let found = (raw.len() - header) as u64;
+    let mut data = vec![0u8; expected as usize + 1];
+    let found = fill(&mut data)? as u64;
     if found != expected {
+        // Count what remains of a longer payload only up to the limit.
+        let extra = if found > expected {
+            1 + std::io::copy(&mut reader.take(MAX_IDX_BYTES), &mut std::io::sink())
+                .map_err(read_err)?
+        } else {
+            0
+        };
         return Err(IdxError::SizeMismatch {
             path: path_buf(),
             expected,
-            found,
+            found: found.min(expected) + extra,
         });
     }
+    data.truncate(expected as usize);
     Ok(IdxArray {
         dims: dims.iter().map(|&d| d as usize).collect(),
-        data: raw[header..].to_vec(),
+        data,
     })
 }
 
@@ -268,6 +293,19 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("zero")
+        );
+    }
+
+    #[test]
+    fn a_gzip_bomb_is_refused_after_the_promised_bytes() {
+        // Header says 2×2 bytes; the stream inflates to 64 MiB of zeros.
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&encode_idx(&[2, 2], &[1, 2, 3, 4])).unwrap();
+        gz.write_all(&vec![0u8; 64 << 20]).unwrap();
+        let e = parse_idx(p(), &gz.finish().unwrap()).unwrap_err();
+        assert!(
+            matches!(e, IdxError::SizeMismatch { expected: 4, .. }),
+            "{e}"
         );
     }
 

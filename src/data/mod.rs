@@ -129,8 +129,10 @@ pub fn shape(spec: &DatasetSpec) -> Result<DataShape, String> {
         DatasetName::Synthetic => (
             spec.train_samples.unwrap_or(10_000),
             spec.test_samples.unwrap_or(2_000),
-            None,
-            spec.features.unwrap_or(32),
+            spec.shape.as_ref().map(|s| [s[0], s[1], s[2]]),
+            spec.shape
+                .as_ref()
+                .map_or(spec.features.unwrap_or(32), |s| s.iter().product()),
             spec.classes.unwrap_or(10),
         ),
     };
@@ -372,6 +374,7 @@ mod tests {
             train_samples: None,
             test_samples: None,
             features: None,
+            shape: None,
             classes: None,
             noise: None,
         }

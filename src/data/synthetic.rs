@@ -9,6 +9,7 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
+use sha2::Digest;
 
 use super::{DataFile, Dataset, Normalization, Split};
 use crate::suite::{DatasetName, DatasetSpec};
@@ -28,6 +29,8 @@ pub struct SyntheticParams {
     pub noise: f32,
     /// Generator seed.
     pub seed: u64,
+    /// Image layout of the features, if any.
+    pub image: Option<[usize; 3]>,
 }
 
 impl SyntheticParams {
@@ -40,6 +43,10 @@ impl SyntheticParams {
             classes: spec.classes.unwrap_or(10) as usize,
             noise: spec.noise.unwrap_or(1.0) as f32,
             seed: spec.data_seed.unwrap_or(0),
+            image: spec
+                .shape
+                .as_ref()
+                .map(|s| [s[0] as usize, s[1] as usize, s[2] as usize]),
         }
     }
 }
@@ -70,12 +77,17 @@ pub fn generate(p: &SyntheticParams) -> Dataset {
     };
     let train = draw(p.train);
     let test = draw(p.test);
+    let mut hash = sha2::Sha256::new();
+    for split in [&train, &test] {
+        split.x.iter().for_each(|v| hash.update(v.to_le_bytes()));
+        split.y.iter().for_each(|v| hash.update(v.to_le_bytes()));
+    }
     Dataset {
         name: DatasetName::Synthetic,
         train,
         test,
         features: p.features,
-        image: None,
+        image: p.image,
         classes: p.classes,
         normalization: Normalization {
             scale: 1.0,
@@ -87,7 +99,7 @@ pub fn generate(p: &SyntheticParams) -> Dataset {
                 "generated:synthetic(train={},test={},features={},classes={},noise={},seed={})",
                 p.train, p.test, p.features, p.classes, p.noise, p.seed
             ),
-            sha256: String::new(),
+            sha256: hex::encode(hash.finalize()),
         }],
         source: "generated".into(),
     }
@@ -105,6 +117,7 @@ mod tests {
             classes: 3,
             noise: 0.5,
             seed,
+            image: None,
         }
     }
 

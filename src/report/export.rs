@@ -42,6 +42,8 @@ pub fn templates() -> Environment<'static> {
         ("base.html", include_str!("../../templates/base.html")),
         ("report.html", include_str!("../../templates/report.html")),
         ("index.html", include_str!("../../templates/index.html")),
+        ("compare.html", include_str!("../../templates/compare.html")),
+        ("history.html", include_str!("../../templates/history.html")),
     ] {
         env.add_template(name, source).expect("templates are valid");
     }

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 pub use data::{ReportData, build_report};
-pub use export::{Exporter, exporters, write_index};
+pub use export::{Exporter, exporters, render_page, write_index};
 
 use crate::analysis::{self, ResultSet};
 

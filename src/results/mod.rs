@@ -2,6 +2,7 @@
 //! environment fingerprint ([`env`]) and the JSONL store ([`store`]).
 
 pub mod env;
+pub mod merge;
 pub mod record;
 pub mod store;
 

@@ -5,6 +5,7 @@
 //! a time-out ends that run with a status and the sweep goes on; GPU memory is fully
 //! returned between runs, so each run's peak memory is its own.
 
+pub mod max_batch;
 pub mod process;
 pub mod shard;
 pub mod worker;
@@ -134,13 +135,15 @@ pub fn run_suite(
     }
     let probes = resolve_devices(&mut specs, opts.device)?;
 
-    let mut store = Store::open(&opts.out)?;
-    let runs_path = store.runs_path();
+    // Read what is there before the store repairs a torn last line, so the warning
+    // can say that the line was cut short.
+    let runs_path = opts.out.join(store::RUNS_FILE);
     let previous = if runs_path.exists() && std::fs::metadata(&runs_path)?.len() > 0 {
         Some(store::read_records(&runs_path)?)
     } else {
         None
     };
+    let mut store = Store::open(&opts.out)?;
     let mut done: HashSet<String> = HashSet::new();
     let old_manifest = Store::read_manifest(&opts.out)?;
     if let Some(prev) = &previous {
@@ -204,6 +207,9 @@ pub fn run_suite(
     };
     store.write_manifest(&manifest)?;
 
+    let wants_interpolation = specs
+        .iter()
+        .any(|s| s.probes.as_ref().is_some_and(|p| p.interpolation.is_some()));
     let todo: Vec<RunSpec> = specs
         .into_iter()
         .filter(|s| !done.contains(&s.key()))
@@ -272,6 +278,7 @@ pub fn run_suite(
             command: opts.command.clone(),
             telemetry_interval_ms: opts.telemetry_interval.as_millis() as u64,
             cache_dir: opts.cache_dir.clone(),
+            results_dir: Some(opts.out.clone()),
         };
         let label = spec.label();
         bar.set_message(label.clone());
@@ -317,7 +324,32 @@ pub fn run_suite(
         }
     }
     bar.finish_and_clear();
+    if wants_interpolation && !outcome.interrupted {
+        interpolate(&opts.out, &probes)?;
+    }
     Ok(outcome)
+}
+
+/// Runs `batchbench interpolate DIR` in a child process (GPU memory stays isolated
+/// from the runner).
+fn interpolate(dir: &Path, probes: &HashMap<DeviceKind, Option<CudaProbe>>) -> anyhow::Result<()> {
+    let env: Vec<(String, String)> = probes
+        .values()
+        .flatten()
+        .flat_map(device::worker_env)
+        .collect();
+    let status = std::process::Command::new(std::env::current_exe()?)
+        .arg("interpolate")
+        .arg(dir)
+        .envs(env)
+        .status()?;
+    if !status.success() {
+        eprintln!(
+            "warning: the interpolation probe failed ({status}); rerun it with `batchbench interpolate {}`",
+            dir.display()
+        );
+    }
+    Ok(())
 }
 
 /// One line per finished run: status, accuracy, time, throughput.

@@ -44,6 +44,9 @@ pub struct WorkerJob {
     pub telemetry_interval_ms: u64,
     /// Where CubeCL keeps its autotune and kernel caches.
     pub cache_dir: PathBuf,
+    /// The results folder (final weights go to its `weights/` when asked to keep them).
+    #[serde(default)]
+    pub results_dir: Option<PathBuf>,
 }
 
 /// A message from the worker to the runner.
@@ -82,8 +85,8 @@ pub fn classify_failure(message: &str) -> RunStatus {
     }
 }
 
-/// Test hook: `BATCHBENCH_FAULT=KIND[@BATCH]` makes the worker fail that way after
-/// its first evaluation (only for runs of batch size BATCH, when given), so the
+/// Test hook: `BATCHBENCH_FAULT=KIND[@BATCH|>=BATCH]` makes the worker fail that way
+/// after its first evaluation (only at batch size BATCH, or from BATCH up), so the
 /// runner's handling of each failure can be tested without a GPU. KIND is `panic`,
 /// `oom` (a panic with CubeCL's out-of-memory message), `abort`, `exit` or `hang`.
 /// Unset in normal use.
@@ -91,11 +94,21 @@ fn inject_fault(batch_size: u64) {
     let Ok(fault) = std::env::var("BATCHBENCH_FAULT") else {
         return;
     };
-    let (kind, only) = match fault.split_once('@') {
-        Some((k, b)) => (k.to_string(), b.parse::<u64>().ok()),
-        None => (fault, None),
+    // KIND@B: only batch size B; KIND>=B: batch sizes from B up.
+    let (kind, applies) = if let Some((k, b)) = fault.split_once('@') {
+        (
+            k.to_string(),
+            b.parse::<u64>().is_ok_and(|b| b == batch_size),
+        )
+    } else if let Some((k, b)) = fault.split_once(">=") {
+        (
+            k.to_string(),
+            b.parse::<u64>().is_ok_and(|b| batch_size >= b),
+        )
+    } else {
+        (fault, true)
     };
-    if only.is_some_and(|b| b != batch_size) {
+    if !applies {
         return;
     }
     match kind.as_str() {
@@ -326,6 +339,16 @@ pub fn execute(
         }
     }
 
+    if let (Some(o), Some(dir)) = (&outcome, &job.results_dir)
+        && let Some(w) = &o.final_weights
+        && let Err(e) = crate::probe::interpolation::save_weights(
+            &crate::probe::interpolation::weights_path(dir, &spec.key()),
+            w,
+        )
+    {
+        status = RunStatus::Crashed;
+        reason = Some(format!("cannot save the final weights: {e:#}"));
+    }
     phase.set(Phase::Setup);
     let (series, names, interval) = recorder.stop();
     let mut telemetry = telemetry::aggregate(&series, &names, interval, gpu_unavailable);

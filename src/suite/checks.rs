@@ -116,6 +116,7 @@ impl CheckValue for DatasetSpec {
             ("train_samples", self.train_samples.is_some()),
             ("test_samples", self.test_samples.is_some()),
             ("features", self.features.is_some()),
+            ("shape", self.shape.is_some()),
             ("classes", self.classes.is_some()),
             ("noise", self.noise.is_some()),
         ] {
@@ -133,6 +134,17 @@ impl CheckValue for DatasetSpec {
             return Err(format!(
                 "test_fraction {f} must be strictly between 0 and 1"
             ));
+        }
+        if let Some(shape) = &self.shape {
+            if shape.len() != 3 || shape.iter().any(|&d| d == 0 || d > 4096) {
+                return Err("shape must be [channels, height, width], each between 1 and 4096, e.g. [1, 28, 28]".into());
+            }
+            let product: u64 = shape.iter().product();
+            if let Some(f) = self.features.filter(|&f| f != product) {
+                return Err(format!(
+                    "features ({f}) must equal the product of shape ({product}); leave features out"
+                ));
+            }
         }
         if synthetic {
             let resolved = self.resolved();
@@ -294,6 +306,46 @@ impl CheckValue for Vec<BatchStep> {
     }
 }
 
+impl CheckValue for ProbeSpec {
+    fn check(&self, _field: &str) -> Result<(), String> {
+        if let Some(s) = &self.sharpness {
+            for &e in s.epsilons.iter().flatten() {
+                if !(e.is_finite() && (0.0..=1.0).contains(&e)) {
+                    return Err(format!(
+                        "sharpness epsilon {e} must be between 0 and 1, e.g. 1e-3"
+                    ));
+                }
+            }
+            if let Some(n) = s.samples {
+                in_range_u64(n, 1, 100_000, "sharpness samples")?;
+            }
+            if let Some(n) = s.steps {
+                in_range_u64(n, 1, 1000, "sharpness steps")?;
+            }
+        }
+        if let Some(n) = &self.noise_scale {
+            let (small, big) = (n.small.unwrap_or(32), n.big.unwrap_or(512));
+            in_range_u64(small, 1, MAX_BATCH, "noise_scale small")?;
+            in_range_u64(big, 2, MAX_BATCH, "noise_scale big")?;
+            if small >= big {
+                return Err(format!(
+                    "noise_scale needs small < big (got {small} and {big})"
+                ));
+            }
+            if let Some(r) = n.repeats {
+                in_range_u64(r, 1, 10_000, "noise_scale repeats")?;
+            }
+        }
+        if let Some(n) = self.gradient_diversity.as_ref().and_then(|d| d.examples) {
+            in_range_u64(n, 2, 4096, "gradient_diversity examples")?;
+        }
+        if let Some(n) = self.interpolation.as_ref().and_then(|i| i.points) {
+            in_range_u64(n, 3, 1001, "interpolation points")?;
+        }
+        Ok(())
+    }
+}
+
 macro_rules! always_valid {
     ($($t:ty),*) => { $( impl CheckValue for $t { fn check(&self, _: &str) -> Result<(), String> { Ok(()) } } )* };
 }
@@ -313,7 +365,8 @@ impl DatasetSpec {
                 d.data_seed.get_or_insert(0);
                 d.train_samples.get_or_insert(10_000);
                 d.test_samples.get_or_insert(2_000);
-                d.features.get_or_insert(32);
+                let from_shape = d.shape.as_ref().map(|s| s.iter().product::<u64>());
+                d.features = Some(from_shape.or(d.features).unwrap_or(32));
                 d.classes.get_or_insert(10);
                 d.noise.get_or_insert(1.0);
             }

@@ -278,7 +278,7 @@ impl Suite {
                 return Err(at(
                     "model",
                     format!(
-                        "a cnn needs image data; {} is not an image dataset (use mlp or logreg)",
+                        "a cnn needs image data; {} is not an image dataset (use mlp or logreg, or give a synthetic dataset a `shape`)",
                         dataset.name
                     ),
                 ));
@@ -337,6 +337,7 @@ impl Suite {
             seed: value(&s.seed).unwrap_or(0),
             device: device.to_string(),
             timeout_s: value(&s.timeout_s),
+            probes: value(&s.probes),
         })
     }
 }

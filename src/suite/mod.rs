@@ -345,7 +345,7 @@ pub(crate) fn did_you_mean(message: &str) -> Option<String> {
 }
 
 /// The allowed name closest to `got`, if it is close enough to be a likely typo.
-pub(crate) fn closest<'a>(got: &str, allowed: &[&'a str]) -> Option<&'a str> {
+pub fn closest<'a>(got: &str, allowed: &[&'a str]) -> Option<&'a str> {
     allowed
         .iter()
         .map(|a| (strsim::damerau_levenshtein(got, a), *a))

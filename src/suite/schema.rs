@@ -52,6 +52,10 @@ pub struct DatasetSpec {
     /// synthetic: input dimension. Default 32.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub features: Option<u64>,
+    /// synthetic: lay the features out as an image `[channels, height, width]` (so a
+    /// cnn can train on it); `features` is then their product.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shape: Option<Vec<u64>>,
     /// synthetic: number of classes. Default 10.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub classes: Option<u64>,
@@ -276,6 +280,78 @@ pub struct BatchStep {
     pub epoch: f64,
     /// The effective batch size from then on.
     pub batch_size: u64,
+}
+
+/// Probes: measurements that explain the batch size's effects. They run outside the
+/// training timer and never change what is trained.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeSpec {
+    /// ‖θ − θ₀‖ (and relative to ‖θ₀‖) at every evaluation point.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight_distance: Option<bool>,
+    /// Keskar et al. (2017) ε-sharpness of the final weights.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sharpness: Option<SharpnessSpec>,
+    /// McCandlish et al. (2018) gradient noise scale B_simple at evaluation points.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub noise_scale: Option<NoiseScaleSpec>,
+    /// Gradient diversity ‖Σgᵢ‖²/Σ‖gᵢ‖² over per-example gradients at evaluation points.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gradient_diversity: Option<DiversitySpec>,
+    /// Keep the final weights and, after the sweep, evaluate the loss along the line
+    /// between the smallest- and largest-batch solution of each configuration and seed
+    /// (Goodfellow et al. 2015).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interpolation: Option<InterpolationSpec>,
+}
+
+/// Sharpness settings.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SharpnessSpec {
+    /// Box sizes. Default [1e-3, 5e-4] (Keskar et al.'s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epsilons: Option<Vec<f64>>,
+    /// Training examples the loss is measured on. Default 1,000.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub samples: Option<u64>,
+    /// Ascent steps. Default 20.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steps: Option<u64>,
+}
+
+/// Noise-scale settings.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoiseScaleSpec {
+    /// The small batch size. Default 32.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub small: Option<u64>,
+    /// The big batch size. Default 512.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub big: Option<u64>,
+    /// Batches averaged per size. Default 10.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeats: Option<u64>,
+}
+
+/// Gradient-diversity settings.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DiversitySpec {
+    /// Examples (per-example gradients) per measurement. Default 32.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub examples: Option<u64>,
+}
+
+/// Interpolation settings.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InterpolationSpec {
+    /// Points along α ∈ [−0.5, 1.5]. Default 21.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub points: Option<u64>,
 }
 
 /// Where to train: `auto`, `cpu`, `cuda` or `cuda:N`.
@@ -515,6 +591,8 @@ settings_fields! {
     device: DeviceRequest,
     /// Wall-clock limit of one run, in seconds.
     timeout_s: f64,
+    /// Probes: weight distance, sharpness, noise scale, gradient diversity, interpolation.
+    probes: ProbeSpec,
     /// Seed of initialization, data order and sampling.
     seed: u64,
 }

@@ -62,6 +62,10 @@ pub struct RunSpec {
     /// Wall-clock limit of the run in seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_s: Option<f64>,
+    /// Probes to run (they never change what is trained, so they are not part of
+    /// the key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probes: Option<ProbeSpec>,
 }
 
 impl RunSpec {
@@ -83,8 +87,13 @@ impl RunSpec {
     fn identity(&self, with_seed: bool) -> serde_json::Value {
         let mut value = serde_json::to_value(self).expect("RunSpec serializes");
         let map = value.as_object_mut().expect("RunSpec is an object");
-        for field in ["suite", "device", "timeout_s"] {
+        for field in ["suite", "device", "timeout_s", "probes"] {
             map.remove(field);
+        }
+        // Where the data files are does not change what they hold (their hashes are in
+        // the record); keys stay the same across machines.
+        if let Some(d) = map.get_mut("dataset").and_then(|d| d.as_object_mut()) {
+            d.remove("path");
         }
         if !with_seed {
             map.remove("seed");

@@ -109,6 +109,8 @@ pub struct TrainOutcome {
     pub samples: u64,
     /// Probe results at the end of the run.
     pub probes: serde_json::Map<String, serde_json::Value>,
+    /// The final weights, flat, when the suite asked to keep them (interpolation).
+    pub final_weights: Option<Vec<f32>>,
 }
 
 /// The dataset on the device.
@@ -292,12 +294,32 @@ where
             test_acc,
             probes: Default::default(),
         };
+        Ok(point)
+    };
+    let mut probes = match &spec.probes {
+        Some(p) => Some(crate::probe::ProbeRunner::new(
+            p, &model, n_train, spec.seed,
+        )?),
+        None => None,
+    };
+    // Probe values join the point before it is published; their time is not training.
+    let mut publish = |mut point: CurvePoint,
+                       model: &Classifier<B>,
+                       eval_s: &mut f64,
+                       observer: &mut dyn TrainObserver|
+     -> anyhow::Result<CurvePoint> {
+        if let Some(p) = probes.as_mut().filter(|p| p.any_at_eval()) {
+            let t = Instant::now();
+            point.probes = p.at_eval(model, dev)?;
+            *eval_s += t.elapsed().as_secs_f64();
+        }
         observer.eval_point(&point);
         observer.phase(Phase::Train);
         Ok(point)
     };
 
-    curve.push(measure(&model, 0, 0, 0.0, &mut eval_s, observer)?);
+    let first = measure(&model, 0, 0, 0.0, &mut eval_s, observer)?;
+    curve.push(publish(first, &model, &mut eval_s, observer)?);
     let mut end = LoopEnd::Completed;
     let mut segment_start = Instant::now();
 
@@ -373,6 +395,7 @@ where
             B::sync(device).map_err(device_error)?;
             train_s += segment_start.elapsed().as_secs_f64();
             let point = measure(&model, steps, samples, train_s, &mut eval_s, observer)?;
+            let point = publish(point, &model, &mut eval_s, observer)?;
             if !point.train_loss.is_finite() {
                 end = LoopEnd::Diverged(Divergence {
                     step: steps,
@@ -392,6 +415,24 @@ where
     if end == LoopEnd::Stopped {
         train_s += segment_start.elapsed().as_secs_f64();
     }
+    drop(publish);
+    let mut probe_values = serde_json::Map::new();
+    let mut final_weights = None;
+    if end == LoopEnd::Completed
+        && let Some(p) = probes.as_mut()
+    {
+        probe_values = p.at_end(&model, dev, spec.seed)?;
+    }
+    if spec
+        .probes
+        .as_ref()
+        .is_some_and(|p| p.interpolation.is_some())
+        && end == LoopEnd::Completed
+    {
+        final_weights = Some(crate::probe::params::to_host(
+            crate::probe::params::flatten(&model.valid()),
+        )?);
+    }
     Ok(TrainOutcome {
         end,
         curve,
@@ -401,7 +442,8 @@ where
         eval_s,
         steps,
         samples,
-        probes: Default::default(),
+        probes: probe_values,
+        final_weights,
     })
 }
 

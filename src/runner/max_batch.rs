@@ -1,0 +1,222 @@
+//! `batchbench max-batch`: the largest batch that fits in device memory, per
+//! configuration.
+//!
+//! Each try is a short run (a few optimizer steps and one evaluation) in its own
+//! worker process, so an out-of-memory failure ends only that try and the device's
+//! memory is fully returned before the next. The search doubles the batch from a
+//! start value until a try runs out of memory, then bisects between the last size
+//! that fitted and the first that did not, down to a resolution of 1/32 of the
+//! batch (at least 8). The recommendation keeps a safety margin below the largest
+//! size that fitted (memory use varies between runs: allocator state, other
+//! processes on a shared GPU).
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::process::{Interrupts, run_worker};
+use super::worker::{WorkerEvent, WorkerJob};
+use crate::device::{self, DeviceKind};
+use crate::results::Environment;
+use crate::results::record::RunStatus;
+use crate::suite::RunSpec;
+
+/// One try.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Try {
+    /// Batch size tried.
+    pub batch_size: u64,
+    /// How it ended.
+    pub status: RunStatus,
+    /// Peak device memory seen, MiB (when measured).
+    pub gpu_mem_peak_mib: Option<f64>,
+}
+
+/// The search result for one configuration.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct MaxBatch {
+    /// The configuration (model, dataset, precision) as a label.
+    pub config: String,
+    /// The device searched.
+    pub device: String,
+    /// Largest batch that fitted.
+    pub largest_fit: Option<u64>,
+    /// Smallest batch that ran out of memory.
+    pub first_oom: Option<u64>,
+    /// Why the search stopped growing without an OOM (e.g. the training set's size).
+    pub limit: Option<String>,
+    /// The recommendation: largest fit × margin, rounded down to a multiple of 8.
+    pub recommended: Option<u64>,
+    /// The margin used.
+    pub margin: f64,
+    /// Every try in order.
+    pub tries: Vec<Try>,
+}
+
+/// Search options.
+#[derive(Clone, Debug)]
+pub struct SearchOptions {
+    /// First batch size tried.
+    pub start: u64,
+    /// Fraction of the largest fit to recommend.
+    pub margin: f64,
+    /// Optimizer steps per try.
+    pub steps: u64,
+    /// Per-try time limit.
+    pub timeout: Duration,
+    /// CubeCL cache folder.
+    pub cache_dir: std::path::PathBuf,
+}
+
+/// Finds the largest batch for `base` (its batch size is replaced per try);
+/// `train_size` caps the batch.
+pub fn search(
+    base: &RunSpec,
+    train_size: u64,
+    opts: &SearchOptions,
+    suite_sha256: &str,
+    suite_dir: Option<&Path>,
+    interrupts: &Interrupts,
+    log: &mut dyn FnMut(&Try),
+) -> anyhow::Result<MaxBatch> {
+    let kind: DeviceKind = base
+        .device
+        .parse()
+        .map_err(|e: String| anyhow::anyhow!(e))?;
+    let extra_env = match kind {
+        DeviceKind::Cuda(_) => device::probe_cuda()
+            .map(|p| device::worker_env(&p))
+            .unwrap_or_default(),
+        DeviceKind::Cpu => vec![],
+    };
+    let env = Environment::capture(
+        &base.device,
+        if kind == DeviceKind::Cpu {
+            "flex"
+        } else {
+            "cuda"
+        },
+    );
+    let mut tries: Vec<Try> = Vec::new();
+    let mut attempt = |b: u64| -> anyhow::Result<Try> {
+        let mut spec = base.clone();
+        spec.batch_size = b;
+        spec.accumulate = 1;
+        spec.micro_batch_size = b;
+        spec.batch_schedule = None;
+        spec.samples = b * opts.steps;
+        spec.epochs = spec.samples as f64 / train_size as f64;
+        spec.eval_every = 1e9;
+        spec.probes = None;
+        let job = WorkerJob {
+            spec,
+            suite_sha256: suite_sha256.to_string(),
+            suite_dir: suite_dir.map(Path::to_path_buf),
+            command: std::env::args().collect(),
+            telemetry_interval_ms: 50,
+            cache_dir: opts.cache_dir.clone(),
+            results_dir: None,
+        };
+        let record = run_worker(
+            &job,
+            Some(opts.timeout),
+            &env,
+            &extra_env,
+            interrupts,
+            &mut |_: &WorkerEvent| {},
+        )?;
+        match record.status {
+            RunStatus::Ok | RunStatus::Oom | RunStatus::Diverged => {}
+            other => anyhow::bail!(
+                "the try at batch {b} ended with status {} ({}); the search needs tries that either fit or run out of memory",
+                other.as_str(),
+                record.reason.unwrap_or_default()
+            ),
+        }
+        let t = Try {
+            batch_size: b,
+            status: record.status,
+            gpu_mem_peak_mib: record.telemetry.gpu_mem_peak_mib,
+        };
+        log(&t);
+        Ok(t)
+    };
+    let fits = |t: &Try| t.status != RunStatus::Oom;
+
+    let mut lo: Option<u64> = None; // largest size that fitted
+    let mut hi: Option<u64> = None; // smallest size that did not
+    let mut limit = None;
+    let mut b = opts.start.clamp(1, train_size);
+    loop {
+        let t = attempt(b)?;
+        let ok = fits(&t);
+        tries.push(t);
+        if ok {
+            lo = Some(b);
+            if b >= train_size {
+                limit = Some(format!(
+                    "the training set holds {train_size} examples; a batch cannot be larger"
+                ));
+                break;
+            }
+            b = (b * 2).min(train_size);
+        } else {
+            hi = Some(b);
+            if b == 1 || lo.is_some() {
+                break;
+            }
+            b /= 2;
+            // Halve until something fits (the start was too large).
+            while b >= 1 {
+                let t = attempt(b)?;
+                let ok = fits(&t);
+                tries.push(t);
+                if ok {
+                    lo = Some(b);
+                    break;
+                }
+                hi = Some(b);
+                if b == 1 {
+                    break;
+                }
+                b /= 2;
+            }
+            break;
+        }
+    }
+    if let (Some(mut l), Some(mut h)) = (lo, hi) {
+        while h - l > (l / 32).max(8) {
+            let mid = l + (h - l) / 2;
+            let t = attempt(mid)?;
+            let ok = fits(&t);
+            tries.push(t);
+            if ok {
+                l = mid;
+            } else {
+                h = mid;
+            }
+        }
+        lo = Some(l);
+        hi = Some(h);
+    }
+    let recommended = lo.map(|l| {
+        let r = ((l as f64 * opts.margin) as u64 / 8) * 8;
+        r.max(1).min(l)
+    });
+    Ok(MaxBatch {
+        config: format!(
+            "{} on {} ({})",
+            base.model_label(),
+            base.dataset.name,
+            base.precision.as_str()
+        ),
+        device: base.device.clone(),
+        largest_fit: lo,
+        first_oom: hi,
+        limit,
+        recommended,
+        margin: opts.margin,
+        tries,
+    })
+}

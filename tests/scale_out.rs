@@ -1,0 +1,194 @@
+//! Sharding and merging (issue: scale out) and the deployment recipes.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use batchbench::results::store::read_records;
+
+fn batchbench() -> Command {
+    let mut cmd = Command::cargo_bin("batchbench").unwrap();
+    cmd.env_remove("BATCHBENCH_FAULT")
+        .env_remove("SLURM_ARRAY_TASK_ID")
+        .env_remove("JOB_COMPLETION_INDEX");
+    cmd
+}
+
+fn suite(dir: &Path) -> PathBuf {
+    let path = dir.join("shards.yaml");
+    std::fs::write(
+        &path,
+        "version: 1\nname: shards\ndefaults:\n  dataset: {name: synthetic, train_samples: 1000, test_samples: 200, features: 8, classes: 3}\n  model: {kind: mlp, hidden: [8]}\n  lr: 0.1\n  epochs: 1\n  device: cpu\nmatrix:\n  batch_size: [8, 16, 32]\n  seed: [0, 1]\n",
+    )
+    .unwrap();
+    path
+}
+
+fn metrics(dir: &Path) -> Vec<(String, Vec<u64>)> {
+    let mut v: Vec<(String, Vec<u64>)> = read_records(&dir.join("runs.jsonl"))
+        .unwrap()
+        .records
+        .into_iter()
+        .map(|r| {
+            (
+                r.key.clone(),
+                r.curve.iter().map(|p| p.test_loss.to_bits()).collect(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn three_shards_merged_equal_the_unsharded_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = suite(dir.path());
+    let all = dir.path().join("all");
+    batchbench()
+        .args(["run", "-q", "--out"])
+        .arg(&all)
+        .arg(&s)
+        .assert()
+        .success();
+    let mut shards = Vec::new();
+    for k in 1..=3 {
+        let out = dir.path().join(format!("shard-{k}"));
+        batchbench()
+            .args(["run", "-q", "--shard", &format!("{k}/3"), "--out"])
+            .arg(&out)
+            .arg(&s)
+            .assert()
+            .success();
+        shards.push(out);
+    }
+    let merged = dir.path().join("merged");
+    batchbench()
+        .arg("merge")
+        .args(&shards)
+        .arg("--out")
+        .arg(&merged)
+        .assert()
+        .success();
+    assert_eq!(metrics(&merged), metrics(&all));
+    // The merged set renders.
+    batchbench()
+        .arg("report")
+        .arg(&merged)
+        .arg("--out")
+        .arg(dir.path().join("report"))
+        .assert()
+        .success();
+}
+
+#[test]
+fn overlapping_and_missing_shards_are_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = suite(dir.path());
+    let one = dir.path().join("one");
+    let two = dir.path().join("two");
+    batchbench()
+        .args(["run", "-q", "--shard", "1/3", "--out"])
+        .arg(&one)
+        .arg(&s)
+        .assert()
+        .success();
+    // A Slurm array task 1 of 3 (SLURM_ARRAY_TASK_ID=0 with MIN=0) is shard 1/3 too.
+    batchbench()
+        .env("SLURM_ARRAY_TASK_ID", "0")
+        .env("SLURM_ARRAY_TASK_MIN", "0")
+        .env("SLURM_ARRAY_TASK_COUNT", "3")
+        .args(["run", "-q", "--out"])
+        .arg(&two)
+        .arg(&s)
+        .assert()
+        .success();
+    let out = batchbench()
+        .arg("merge")
+        .arg(&one)
+        .arg(&two)
+        .arg("--out")
+        .arg(dir.path().join("m"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("duplicate: "), "{stderr}");
+    assert!(stderr.contains("missing: "), "{stderr}");
+    assert!(stderr.contains("of 6 planned runs"), "{stderr}");
+}
+
+#[test]
+fn plan_lists_each_shard_and_shards_partition_the_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = suite(dir.path());
+    let mut keys = Vec::new();
+    for k in 1..=3 {
+        let out = batchbench()
+            .args(["plan", "--shard", &format!("{k}/3")])
+            .arg(&s)
+            .output()
+            .unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        keys.extend(
+            text.lines()
+                .skip(1)
+                .filter(|l| l.len() > 16 && !l.contains("run(s)"))
+                .map(|l| l[..16].to_string()),
+        );
+    }
+    keys.sort();
+    let n = keys.len();
+    keys.dedup();
+    assert_eq!((n, keys.len()), (6, 6));
+}
+
+#[test]
+fn slurm_script_is_valid_bash() {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/slurm/batchbench-array.sbatch");
+    let status = std::process::Command::new("bash")
+        .arg("-n")
+        .arg(&script)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let text = std::fs::read_to_string(script).unwrap();
+    assert!(text.contains("#SBATCH --array=") && text.contains("--gpus-per-task=1"));
+    assert!(text.contains("run \"$SUITE\" --device cuda --resume"));
+}
+
+#[test]
+fn kubernetes_manifest_is_an_indexed_job_with_matching_shards() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/kubernetes/indexed-job.yaml");
+    let v: serde_json::Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    assert_eq!(v["apiVersion"], "batch/v1");
+    assert_eq!(v["kind"], "Job");
+    let spec = &v["spec"];
+    assert_eq!(spec["completionMode"], "Indexed");
+    let completions = spec["completions"].as_u64().unwrap();
+    let container = &spec["template"]["spec"]["containers"][0];
+    let command: Vec<&str> = container["command"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    assert_eq!(&command[..2], ["batchbench", "run"]);
+    assert!(command.contains(&"--resume"));
+    assert!(
+        command
+            .iter()
+            .any(|c| c.contains("$(JOB_COMPLETION_INDEX)"))
+    );
+    let shards = container["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "BATCHBENCH_SHARDS")
+        .unwrap();
+    assert_eq!(
+        shards["value"].as_str().unwrap().parse::<u64>().unwrap(),
+        completions
+    );
+    assert_eq!(container["resources"]["limits"]["nvidia.com/gpu"], 1);
+}
