@@ -38,6 +38,8 @@ pub struct ResultSet {
     pub manifest: Option<Manifest>,
     /// Lines that could not be read.
     pub warnings: Vec<String>,
+    /// Interpolation curves computed after the sweep (interpolation.json), if any.
+    pub interpolation: Vec<crate::probe::interpolation::InterpolationCurve>,
 }
 
 /// Reads a results folder (or a `runs.jsonl` file).
@@ -58,7 +60,13 @@ pub fn load_result_set(path: &Path) -> anyhow::Result<ResultSet> {
     }
     let read = store::read_records(&file)?;
     let manifest = Store::read_manifest(&dir).ok().flatten();
+    let interpolation =
+        std::fs::read_to_string(dir.join(crate::probe::interpolation::INTERPOLATION_FILE))
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default();
     Ok(ResultSet {
+        interpolation,
         label: dir
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -135,6 +143,8 @@ pub struct CurveAggregate {
     pub test_loss: Estimate,
     /// Train loss over seeds.
     pub train_loss: Estimate,
+    /// Numeric probe values over seeds (weight distance, noise scale, ...).
+    pub probes: BTreeMap<String, Estimate>,
 }
 
 /// A configuration aggregated over its seeds.
@@ -210,6 +220,8 @@ pub struct ConfigSummary {
     pub cpu_util: Option<Estimate>,
     /// Largest resident memory over runs, MiB.
     pub rss_peak_mib: Option<f64>,
+    /// Keskar sharpness of the final weights per ε (keys like `1e-3`), over seeds.
+    pub sharpness: BTreeMap<String, Estimate>,
     /// Mean learning curve over completed runs.
     pub curve: Vec<CurveAggregate>,
     /// Keys of the runs.
@@ -226,6 +238,22 @@ pub struct Family {
     /// Indices into [`Study::configs`], by increasing batch size.
     pub configs: Vec<usize>,
     /// The critical batch size fitted on steps vs samples to target, when possible.
+    pub critical_batch: Option<CriticalBatch>,
+}
+
+/// Per-batch-size tuning (Shallue et al. 2018): families that differ only in the
+/// learning rate, and for each batch size the configuration that reached the target
+/// fastest (or, when none did, the best final test accuracy).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TunedGroup {
+    /// What the group shares (its families' common label, without the learning rate).
+    pub label: String,
+    /// The learning rates tried.
+    pub lrs: Vec<f64>,
+    /// The best configuration per batch size (indices into [`Study::configs`]), by
+    /// increasing batch size.
+    pub best: Vec<usize>,
+    /// The critical batch size fitted on the tuned steps-to-target curve.
     pub critical_batch: Option<CriticalBatch>,
 }
 
@@ -247,6 +275,8 @@ pub struct Study {
     pub families: Vec<Family>,
     /// Headline findings.
     pub findings: Vec<Finding>,
+    /// Per-batch-size learning-rate tuning, where the suite swept the learning rate.
+    pub tuned: Vec<TunedGroup>,
 }
 
 fn optimizer_label(r: &RunRecord) -> String {
@@ -390,6 +420,30 @@ fn summarize_config(source: &str, runs: &[&RunRecord]) -> ConfigSummary {
         },
         cpu_util: est(&|r| r.telemetry.cpu_util_mean),
         rss_peak_mib: max(&|r| r.telemetry.rss_peak_mib),
+        sharpness: {
+            let mut m = BTreeMap::new();
+            let eps: BTreeSet<String> = ok
+                .iter()
+                .filter_map(|r| {
+                    r.probes
+                        .get("sharpness")?
+                        .get("epsilon")?
+                        .as_object()
+                        .map(|o| o.keys().cloned().collect::<Vec<_>>())
+                })
+                .flatten()
+                .collect();
+            for e in eps {
+                let v: Vec<f64> = ok
+                    .iter()
+                    .filter_map(|r| r.probes.get("sharpness")?.get("epsilon")?.get(&e)?.as_f64())
+                    .collect();
+                if let Some(est) = Estimate::of(&v) {
+                    m.insert(e, est);
+                }
+            }
+            m
+        },
         curve: aggregate_curves(&ok),
         run_keys: runs.iter().map(|r| r.key.clone()).collect(),
     }
@@ -417,7 +471,18 @@ fn aggregate_curves(runs: &[&RunRecord]) -> Vec<CurveAggregate> {
             let mean = |f: &dyn Fn(&crate::results::CurvePoint) -> f64| {
                 pts.iter().map(|p| f(p)).sum::<f64>() / pts.len() as f64
             };
+            let mut probes = BTreeMap::new();
+            for key in pts[0].probes.keys() {
+                let values: Vec<f64> = pts
+                    .iter()
+                    .filter_map(|p| p.probes.get(key).and_then(|v| v.as_f64()))
+                    .collect();
+                if let Some(e) = Estimate::of(&values) {
+                    probes.insert(key.clone(), e);
+                }
+            }
             CurveAggregate {
+                probes,
                 epoch: pts[0].epoch,
                 step: pts[0].step,
                 samples: pts[0].samples,
@@ -503,13 +568,92 @@ pub fn analyze(sets: &[ResultSet]) -> Study {
             .collect();
         fam.critical_batch = scaling::fit_critical_batch(&points);
     }
-    // Order configurations by family, then batch size, for tables.
-    let findings = findings(&configs, &families);
+    let tuned = tuned_groups(&configs, &families, &family_keys);
+    let findings = findings(&configs, &families, &tuned);
     Study {
         configs,
         families,
         findings,
+        tuned,
     }
+}
+
+/// Groups families that differ only in the base learning rate and picks the best
+/// configuration per batch size.
+fn tuned_groups(
+    configs: &[ConfigSummary],
+    families: &[Family],
+    keys: &[(String, BTreeMap<String, String>)],
+) -> Vec<TunedGroup> {
+    let mut groups: Vec<((String, BTreeMap<String, String>), Vec<usize>)> = Vec::new();
+    for (f, (source, id)) in keys.iter().enumerate() {
+        let mut id = id.clone();
+        id.remove("lr_base");
+        let k = (source.clone(), id);
+        match groups.iter_mut().find(|(g, _)| *g == k) {
+            Some((_, members)) => members.push(f),
+            None => groups.push((k, vec![f])),
+        }
+    }
+    groups
+        .into_iter()
+        .filter(|(_, fams)| fams.len() >= 2)
+        .map(|(_, fams)| {
+            let members: Vec<usize> = fams
+                .iter()
+                .flat_map(|&f| families[f].configs.iter().copied())
+                .collect();
+            let batches: BTreeSet<u64> = members.iter().map(|&i| configs[i].batch_size).collect();
+            let best: Vec<usize> = batches
+                .iter()
+                .filter_map(|&b| {
+                    let at_b = members
+                        .iter()
+                        .copied()
+                        .filter(|&i| configs[i].batch_size == b);
+                    at_b.min_by(|&x, &y| {
+                        let (cx, cy) = (&configs[x], &configs[y]);
+                        match (cx.time_to_target_s, cy.time_to_target_s) {
+                            (Some(a), Some(b)) => a.total_cmp(&b),
+                            (Some(_), None) => std::cmp::Ordering::Less,
+                            (None, Some(_)) => std::cmp::Ordering::Greater,
+                            (None, None) => {
+                                let acc = |c: &ConfigSummary| {
+                                    c.final_test_acc.map_or(f64::NEG_INFINITY, |e| e.mean)
+                                };
+                                acc(cy).total_cmp(&acc(cx))
+                            }
+                        }
+                    })
+                })
+                .collect();
+            let mut lrs: Vec<f64> = members.iter().map(|&i| configs[i].lr).collect();
+            lrs.sort_by(f64::total_cmp);
+            lrs.dedup();
+            let points: Vec<(f64, f64, f64)> = best
+                .iter()
+                .filter_map(|&i| {
+                    Some((
+                        configs[i].batch_size as f64,
+                        configs[i].steps_to_target?,
+                        configs[i].samples_to_target?,
+                    ))
+                })
+                .collect();
+            let label = families[fams[0]]
+                .label
+                .split(", ")
+                .filter(|p| !p.starts_with("lr_base="))
+                .collect::<Vec<_>>()
+                .join(", ");
+            TunedGroup {
+                label,
+                lrs,
+                best,
+                critical_batch: scaling::fit_critical_batch(&points),
+            }
+        })
+        .collect()
 }
 
 /// Short names for families: the settings whose values differ between them.
@@ -589,7 +733,7 @@ pub fn secs(s: f64) -> String {
     }
 }
 
-fn findings(configs: &[ConfigSummary], families: &[Family]) -> Vec<Finding> {
+fn findings(configs: &[ConfigSummary], families: &[Family], tuned: &[TunedGroup]) -> Vec<Finding> {
     let mut out = Vec::new();
     let name = |c: &ConfigSummary| config_name(c, families);
 
@@ -749,6 +893,108 @@ fn findings(configs: &[ConfigSummary], families: &[Family]) -> Vec<Finding> {
                 text: format!("{prefix}{}", cb.describe()),
             });
         }
+    }
+
+    // Tuned learning rates.
+    for t in tuned {
+        let picks: Vec<String> = t
+            .best
+            .iter()
+            .map(|&i| {
+                format!(
+                    "batch {} → lr {}",
+                    configs[i].batch_size,
+                    crate::suite::spec::format_lr(configs[i].lr)
+                )
+            })
+            .collect();
+        let mut text = format!(
+            "best learning rate per batch size (by time to target, else final test accuracy) among {}: {}.",
+            t.lrs
+                .iter()
+                .map(|l| crate::suite::spec::format_lr(*l))
+                .collect::<Vec<_>>()
+                .join(", "),
+            picks.join("; ")
+        );
+        if let Some(cb) = &t.critical_batch {
+            text.push_str(&format!(" On the tuned curve, {}", cb.describe()));
+        }
+        out.push(Finding {
+            title: "Tuned per batch size".into(),
+            text,
+        });
+    }
+
+    // Sharpness.
+    for fam in families.iter().filter(|f| f.configs.len() >= 2) {
+        let with: Vec<&ConfigSummary> = fam
+            .configs
+            .iter()
+            .map(|&i| &configs[i])
+            .filter(|c| c.sharpness.contains_key("1e-3"))
+            .collect();
+        if let (Some(a), Some(b)) = (with.first(), with.last())
+            && a.batch_size != b.batch_size
+        {
+            let (ea, eb) = (a.sharpness["1e-3"], b.sharpness["1e-3"]);
+            let verdict = if ea.ci95.is_some() && eb.ci95.is_some() && !ea.overlaps(&eb) {
+                if eb.mean > ea.mean {
+                    "sharper, beyond noise (as Keskar et al. report)"
+                } else {
+                    "flatter, beyond noise (unlike Keskar et al.'s observation)"
+                }
+            } else {
+                "no different within noise"
+            };
+            let ci = |e: &Estimate| e.ci95.map(|h| format!(" ± {h:.2}")).unwrap_or_default();
+            let prefix = if fam.label.is_empty() {
+                String::new()
+            } else {
+                format!("{}: ", fam.label)
+            };
+            out.push(Finding {
+                title: "Sharpness".into(),
+                text: format!(
+                    "{prefix}ε = 1e-3 sharpness is {:.2}{} at batch {} and {:.2}{} at batch {}: the large-batch minimum is {verdict}.",
+                    ea.mean, ci(&ea), a.batch_size, eb.mean, ci(&eb), b.batch_size
+                ),
+            });
+        }
+    }
+
+    // Noise scale against the critical batch.
+    let last_noise: Vec<f64> = configs
+        .iter()
+        .filter_map(|c| c.curve.last()?.probes.get("noise_scale").map(|e| e.mean))
+        .filter(|v| v.is_finite() && *v > 0.0)
+        .collect();
+    if let Some(med) = crate::analysis::stats::median_with_infinite(
+        &last_noise.iter().map(|v| Some(*v)).collect::<Vec<_>>(),
+    ) {
+        let lo = last_noise.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = last_noise.iter().copied().fold(0.0, f64::max);
+        let crit: Vec<String> = families
+            .iter()
+            .filter_map(|f| f.critical_batch.as_ref()?.b_crit)
+            .map(|b| format!("{b:.0}"))
+            .collect();
+        let text = format!(
+            "B_simple = tr(Σ)/|G|² at the end of training: median {med:.0} over configurations (range {lo:.0} to {hi:.0}). {}",
+            if crit.is_empty() {
+                "No critical batch size could be fitted from steps-to-target to compare it with."
+                    .to_string()
+            } else {
+                format!(
+                    "The critical batch size fitted on steps vs examples to target: {} (McCandlish et al. predict B_crit ≈ B_simple, within a small factor).",
+                    crit.join(", ")
+                )
+            }
+        );
+        out.push(Finding {
+            title: "Gradient noise scale".into(),
+            text,
+        });
     }
 
     // Failures.
