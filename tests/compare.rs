@@ -33,6 +33,7 @@ fn set(rng: &mut ChaCha8Rng, configs: &[u64], mean: f64, cv: f64, cpu: &str) -> 
         records,
         manifest: None,
         warnings: vec![],
+        interpolation: vec![],
     }
 }
 
