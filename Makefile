@@ -9,7 +9,7 @@ BIN   := $(CARGO_TARGET_DIR)/release/batchbench
 SUITE ?= suites/quickstart.yaml
 NAME   = $(shell sed -n 's/^name:[[:space:]]*//p' $(SUITE) | head -n1)
 
-.PHONY: build bench test data report bench-micro
+.PHONY: build bench test data report bench-micro compare-pytorch regress gpu-check fuzz
 
 ## build: the release binary
 build:
@@ -42,3 +42,32 @@ data:
 	  mkdir -p data && BATCHBENCH_DATA=$(CURDIR)/data cargo run --release --locked -- data fetch fashion-mnist && \
 	  echo "export BATCHBENCH_DATA=$(CURDIR)/data  # so batchbench finds it"; \
 	fi
+
+## compare-pytorch: Burn's training step against PyTorch eager on the same work
+## (DEVICE=cpu|cuda; PYTHON must have torch installed)
+DEVICE ?= cpu
+PYTHON ?= python3
+compare-pytorch: build
+	$(BIN) run suites/step-bench.yaml --device $(DEVICE) --fresh --quiet --telemetry-ms 0 --out results/step-bench-$(DEVICE)
+	$(PYTHON) bench/reference/pytorch_step.py --device $(DEVICE) --batchbench results/step-bench-$(DEVICE)/runs.jsonl --json results/step-bench-$(DEVICE)/pytorch.json
+
+## regress: run SUITE again and compare with the baseline results folder BASE
+## (same testbed); exits 1 on a regression. Example: make regress BASE=baselines/quickstart
+regress: build
+	@test -n "$(BASE)" || { echo "set BASE to a baseline results folder, e.g. make regress BASE=baselines/quickstart"; exit 2; }
+	$(BIN) run $(SUITE) --fresh --quiet --out results/regress-$(NAME)
+	$(BIN) compare $(BASE) results/regress-$(NAME) --fail-on-regression --out reports/regress-$(NAME)
+
+## gpu-check: the GPU smoke test (needs an NVIDIA GPU, driver and NVRTC)
+gpu-check: build
+	BATCHBENCH=$(BIN) scripts/gpu-check.sh
+
+## fuzz: run each cargo-fuzz target for FUZZ_SECONDS (needs `cargo install cargo-fuzz`
+## and a nightly toolchain), seeded with the shipped suites and the hostile corpus
+FUZZ_SECONDS ?= 600
+fuzz:
+	mkdir -p fuzz/corpus/suite fuzz/corpus/idx
+	cp suites/*.yaml tests/suites/invalid/*.yaml fuzz/corpus/suite/
+	cp tests/hostile/idx/* fuzz/corpus/idx/
+	cd fuzz && cargo +nightly fuzz run suite corpus/suite -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048
+	cd fuzz && cargo +nightly fuzz run idx corpus/idx -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048

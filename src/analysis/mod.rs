@@ -164,6 +164,8 @@ pub struct ConfigSummary {
     pub optimizer: String,
     /// Effective batch size.
     pub batch_size: u64,
+    /// The budget in epochs.
+    pub epochs: f64,
     /// Gradient accumulation steps.
     pub accumulate: u64,
     /// Effective learning rate.
@@ -307,6 +309,8 @@ fn optimizer_label(r: &RunRecord) -> String {
 fn family_identity(r: &RunRecord) -> BTreeMap<String, String> {
     let mut v = serde_json::to_value(&r.spec).expect("spec serializes");
     let map = v.as_object_mut().expect("object");
+    // The budget may be set per batch size (a large batch trained for more epochs);
+    // it does not make another family.
     for f in [
         "seed",
         "batch_size",
@@ -315,6 +319,10 @@ fn family_identity(r: &RunRecord) -> BTreeMap<String, String> {
         "suite",
         "timeout_s",
         "device",
+        "epochs",
+        "samples",
+        "eval_every",
+        "probes",
     ] {
         map.remove(f);
     }
@@ -382,6 +390,7 @@ fn summarize_config(source: &str, runs: &[&RunRecord]) -> ConfigSummary {
         dataset: first.spec.dataset.name.to_string(),
         optimizer: optimizer_label(first),
         batch_size: first.spec.batch_size,
+        epochs: first.spec.epochs,
         accumulate: first.spec.accumulate,
         lr: first.spec.lr,
         lr_scaling: format!("{:?}", first.spec.lr_scaling).to_lowercase(),
@@ -668,19 +677,28 @@ fn family_labels(keys: &[(String, BTreeMap<String, String>)]) -> Vec<String> {
         .collect();
     keys.iter()
         .map(|(source, m)| {
-            let parts: Vec<String> = varying
-                .iter()
-                .filter(|p| !p.ends_with("micro_batch_size") && p.as_str() != "base_batch")
-                .map(|p| {
-                    let v = m.get(*p).map_or("-", |v| v.as_str());
-                    match (p.as_str(), m.get("base_batch")) {
-                        // The base batch belongs with the scaling rule it anchors.
-                        ("lr_scaling", Some(b)) if v != "none" => format!("lr {v} from batch {b}"),
-                        ("lr_scaling", _) => format!("lr {v}"),
-                        _ => format!("{}={v}", short_path(p)),
-                    }
-                })
-                .collect();
+            let mut parts: Vec<String> = Vec::new();
+            let mut done: BTreeSet<&str> = BTreeSet::new();
+            for p in &varying {
+                let top = p.split('.').next().unwrap_or(p);
+                if p.ends_with("micro_batch_size")
+                    || top == "base_batch"
+                    || !done.insert(top) && top != p.as_str()
+                {
+                    continue;
+                }
+                let v = m.get(*p).map_or("-", |v| v.as_str());
+                parts.push(match top {
+                    // The base batch belongs with the scaling rule it anchors.
+                    "lr_scaling" => match m.get("base_batch") {
+                        Some(b) if v != "none" => format!("lr {v} from batch {b}"),
+                        _ => format!("lr {v}"),
+                    },
+                    "lr_schedule" => describe_schedule(m),
+                    "batch_schedule" => describe_batch_schedule(v),
+                    _ => format!("{}={v}", short_path(p)),
+                });
+            }
             let mut label = parts.join(", ");
             if !source.is_empty() {
                 label = if label.is_empty() {
@@ -692,6 +710,43 @@ fn family_labels(keys: &[(String, BTreeMap<String, String>)]) -> Vec<String> {
             label
         })
         .collect()
+}
+
+/// `lr constant`, `lr ×0.2 at epochs 10, 20`, `lr cosine`.
+fn describe_schedule(m: &BTreeMap<String, String>) -> String {
+    let get = |k: &str| {
+        m.get(&format!("lr_schedule.{k}"))
+            .map(String::as_str)
+            .unwrap_or("-")
+    };
+    match get("kind") {
+        "step" => format!(
+            "lr ×{} at epochs {}",
+            if get("gamma") == "-" {
+                "0.1"
+            } else {
+                get("gamma")
+            },
+            get("milestones")
+                .trim_matches(|c| c == '[' || c == ']')
+                .replace(".0", "")
+                .replace(',', ", ")
+        ),
+        kind => format!("lr {kind}"),
+    }
+}
+
+/// `fixed batch`, or `batch raised to 320 at epoch 10, 1600 at epoch 20`.
+fn describe_batch_schedule(v: &str) -> String {
+    let steps: Vec<crate::suite::BatchStep> = serde_json::from_str(v).unwrap_or_default();
+    if steps.is_empty() {
+        return "fixed batch".into();
+    }
+    let list: Vec<String> = steps
+        .iter()
+        .map(|s| format!("{} at epoch {}", s.batch_size, s.epoch))
+        .collect();
+    format!("batch raised to {}", list.join(", "))
 }
 
 fn short_path(p: &str) -> &str {
@@ -820,7 +875,13 @@ fn findings(configs: &[ConfigSummary], families: &[Family], tuned: &[TunedGroup]
             pct_ci(&e)
         );
         if !ties.is_empty() {
-            text.push_str(&format!(" Within noise: {}.", ties.join(", ")));
+            let shown: Vec<String> = ties.iter().take(5).cloned().collect();
+            let more = if ties.len() > 5 {
+                format!(" and {} more", ties.len() - 5)
+            } else {
+                String::new()
+            };
+            text.push_str(&format!(" Within noise: {}{more}.", shown.join(", ")));
         }
         out.push(Finding {
             title: "Best final test accuracy".into(),

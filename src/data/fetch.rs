@@ -94,9 +94,11 @@ pub fn default_dir(name: DatasetName) -> anyhow::Result<PathBuf> {
 
 /// Downloads the dataset's files into `dir`, skipping files already present with the
 /// right checksum. Each file is written under a temporary name and renamed only after
-/// its checksum matched.
+/// its checksum matched. `$BATCHBENCH_DATA_MIRROR` replaces the canonical address (a
+/// cluster's internal mirror, say): the files are fetched from `<mirror>/<name>/<file>`
+/// and checked against the same published checksums.
 pub fn fetch(name: DatasetName, dir: &Path) -> anyhow::Result<()> {
-    let Some((base, files)) = resources(name) else {
+    let Some((canonical, files)) = resources(name) else {
         bail!(
             "{name} needs no download: it is {}",
             if name == DatasetName::Digits {
@@ -105,6 +107,10 @@ pub fn fetch(name: DatasetName, dir: &Path) -> anyhow::Result<()> {
                 "generated"
             }
         );
+    };
+    let base = match std::env::var("BATCHBENCH_DATA_MIRROR") {
+        Ok(m) if !m.is_empty() => format!("{}/{}/", m.trim_end_matches('/'), name.as_str()),
+        _ => canonical.to_string(),
     };
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     for r in &files {

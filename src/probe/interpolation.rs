@@ -103,6 +103,7 @@ pub fn pairs(records: &[RunRecord], dir: &Path) -> Vec<(RunRecord, RunRecord)> {
             family.lr,
             family.seed,
         ) = (0, 0, 0.0, 0);
+        (family.epochs, family.samples, family.eval_every) = (0.0, 0, 0.0);
         family.batch_schedule = None;
         groups
             .entry((family.key(), r.spec.seed))

@@ -410,6 +410,17 @@ fn summary_table(study: &Study) -> Table {
     ));
     columns.push((
         col(
+            "Epochs",
+            "Training budget in epochs (examples seen / training-set size)",
+            true,
+        ),
+        Box::new(|c| Cell {
+            text: crate::report::charts::tick(c.epochs),
+            sort: Some(c.epochs),
+        }),
+    ));
+    columns.push((
+        col(
             "Runs",
             "Completed / total runs (seeds); failures named",
             false,

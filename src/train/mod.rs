@@ -447,8 +447,8 @@ where
     })
 }
 
-/// Loads nothing, trains nothing: a helper for callers that already hold a dataset
-/// and want the upload and the loop in one call.
+/// Uploads `data` to the device and trains `spec` on it: the upload and the loop in
+/// one call, for callers that already hold the dataset.
 pub fn upload_and_train<B: AutodiffBackend>(
     spec: &RunSpec,
     data: &Dataset,
