@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use batchbench::analysis;
-use batchbench::report::{self, Exporter, build_report};
+use batchbench::report::{self, build_report};
 
 fn fixture() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/records")
