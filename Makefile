@@ -11,9 +11,10 @@ NAME   = $(shell sed -n 's/^name:[[:space:]]*//p' $(SUITE) | head -n1)
 
 .PHONY: build bench test data report bench-micro compare-pytorch regress gpu-check fuzz
 
-## build: the release binary
+## build: the release binary (FEATURES=openblas adds the ndarray CPU backend)
+FEATURES ?=
 build:
-	cargo build --release --locked
+	cargo build --release --locked $(if $(FEATURES),--features $(FEATURES))
 
 ## bench: run SUITE (default: the quickstart, embedded data) into results/<name>/,
 ## then render reports/<name>/index.html and print its path
@@ -44,12 +45,15 @@ data:
 	fi
 
 ## compare-pytorch: Burn's training step against PyTorch eager on the same work
-## (DEVICE=cpu|cuda; PYTHON must have torch installed)
+## (DEVICE=cpu|cuda; PYTHON must have torch installed; CPU_BACKEND=flex|ndarray, where
+## ndarray needs FEATURES=openblas)
 DEVICE ?= cpu
 PYTHON ?= python3
+CPU_BACKEND ?= flex
+STEP_OUT = results/step-bench-$(DEVICE)$(if $(filter cpu,$(DEVICE)),-$(CPU_BACKEND))
 compare-pytorch: build
-	$(BIN) run suites/step-bench.yaml --device $(DEVICE) --fresh --quiet --telemetry-ms 0 --out results/step-bench-$(DEVICE)
-	$(PYTHON) bench/reference/pytorch_step.py --device $(DEVICE) --batchbench results/step-bench-$(DEVICE)/runs.jsonl --json results/step-bench-$(DEVICE)/pytorch.json
+	$(BIN) run suites/step-bench.yaml --device $(DEVICE) --cpu-backend $(CPU_BACKEND) --fresh --quiet --telemetry-ms 0 --out $(STEP_OUT)
+	$(PYTHON) bench/reference/pytorch_step.py --device $(DEVICE) --batchbench $(STEP_OUT)/runs.jsonl --json $(STEP_OUT)/pytorch.json
 
 ## regress: run SUITE again and compare with the baseline results folder BASE
 ## (same testbed); exits 1 on a regression. Example: make regress BASE=baselines/quickstart
@@ -69,5 +73,5 @@ fuzz:
 	mkdir -p fuzz/corpus/suite fuzz/corpus/idx
 	cp suites/*.yaml tests/suites/invalid/*.yaml fuzz/corpus/suite/
 	cp tests/hostile/idx/* fuzz/corpus/idx/
-	cd fuzz && cargo +nightly fuzz run suite corpus/suite -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048
-	cd fuzz && cargo +nightly fuzz run idx corpus/idx -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048
+	cd fuzz && cargo +nightly fuzz run -O suite corpus/suite -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048
+	cd fuzz && cargo +nightly fuzz run -O idx corpus/idx -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048

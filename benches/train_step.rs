@@ -1,4 +1,5 @@
-//! The training step and the data path, on the CPU backend (and CUDA when present):
+//! The training step and the data path, on the CPU backends (flex; ndarray when built
+//! with `--features openblas`) and CUDA when present:
 //! MLP 784-512-512-10 and CNN (32, 64 | 128) at batch 32, 256 and 2048 on 28×28
 //! synthetic images resident on the device.
 //!
@@ -111,7 +112,11 @@ fn bench_backend<B: AutodiffBackend>(c: &mut Criterion, name: &str, device: B::D
 }
 
 fn bench(c: &mut Criterion) {
+    // As the training worker does: reuse freed buffers instead of fresh zeroed pages.
+    batchbench::backend::keep_freed_memory();
     bench_backend::<Autodiff<Flex>>(c, "cpu-flex", Default::default());
+    #[cfg(feature = "openblas")]
+    bench_backend::<Autodiff<burn::backend::NdArray<f32>>>(c, "cpu-ndarray", Default::default());
     if batchbench::device::probe_cuda().is_ok() {
         use burn::backend::cuda::{Cuda, CudaDevice};
         batchbench::backend::configure_cubecl(&batchbench::runner::default_cache_dir());

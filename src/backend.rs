@@ -2,7 +2,9 @@
 //!
 //! Everything else is generic over `AutodiffBackend`; this module maps a device and
 //! a precision to a concrete type and calls a [`BackendTask`] with it:
-//! - CPU → `Autodiff<Flex>` (f32 only; flex is pure Rust and needs nothing installed);
+//! - CPU → `Autodiff<Flex>` by default (f32 only; flex is pure Rust and needs nothing
+//!   installed), or `Autodiff<NdArray>` on the system OpenBLAS when the binary is built
+//!   with `--features openblas` and the sweep asks for `--cpu-backend ndarray`;
 //! - CUDA → `Autodiff<Cuda<f32 | bf16 | f16>>`: the whole model, its gradients and the
 //!   optimizer state are held and computed in that float type (this is not automatic
 //!   mixed precision: there is no f32 master copy and no loss scaling).
@@ -11,6 +13,7 @@ use std::path::Path;
 
 use burn::backend::Autodiff;
 use burn::tensor::backend::AutodiffBackend;
+use serde::{Deserialize, Serialize};
 
 use crate::device::DeviceKind;
 use crate::suite::Precision;
@@ -23,19 +26,70 @@ pub trait BackendTask {
     fn run<B: AutodiffBackend>(self, device: B::Device, backend: &'static str) -> Self::Output;
 }
 
-/// Runs `task` on the backend for `kind` and `precision`.
+/// Which Burn backend trains runs on the CPU. It is part of the testbed (recorded as
+/// the environment's `backend`), not of the run key: the same run on flex and on
+/// ndarray is the same experiment on two software stacks, which `compare` labels as
+/// such.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum CpuBackend {
+    /// burn-flex: pure Rust, nothing to install. The default: see the README's CPU
+    /// backend measurements.
+    #[default]
+    Flex,
+    /// burn-ndarray with matrix products in the system OpenBLAS; only in binaries
+    /// built with `--features openblas` (needs `libopenblas-dev`).
+    Ndarray,
+}
+
+impl CpuBackend {
+    /// The name recorded in `env.backend`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CpuBackend::Flex => "flex",
+            CpuBackend::Ndarray => "ndarray",
+        }
+    }
+
+    /// The backend recorded as `name` (records of CUDA runs name no CPU backend).
+    pub fn from_recorded(name: &str) -> Option<CpuBackend> {
+        match name {
+            "flex" => Some(CpuBackend::Flex),
+            "ndarray" => Some(CpuBackend::Ndarray),
+            _ => None,
+        }
+    }
+
+    /// Whether this binary can train on it, and if not, how to get one that can.
+    pub fn check_available(self) -> Result<(), String> {
+        match self {
+            CpuBackend::Flex => Ok(()),
+            CpuBackend::Ndarray if cfg!(feature = "openblas") => Ok(()),
+            CpuBackend::Ndarray => Err("this batchbench was built without the ndarray CPU \
+                backend: install libopenblas-dev and rebuild with \
+                `cargo build --release --features openblas` (or use --cpu-backend flex)"
+                .into()),
+        }
+    }
+}
+
+/// Runs `task` on the backend for `kind` and `precision`; `cpu` picks the CPU backend.
 pub fn dispatch<T: BackendTask>(
     kind: DeviceKind,
     precision: Precision,
+    cpu: CpuBackend,
     task: T,
 ) -> Result<T::Output, String> {
     use burn::backend::cuda::{Cuda, CudaDevice};
     match (kind, precision) {
-        (DeviceKind::Cpu, Precision::F32) => {
-            Ok(task.run::<Autodiff<burn::backend::Flex>>(Default::default(), "flex"))
-        }
+        (DeviceKind::Cpu, Precision::F32) => match cpu {
+            CpuBackend::Flex => {
+                Ok(task.run::<Autodiff<burn::backend::Flex>>(Default::default(), cpu.as_str()))
+            }
+            CpuBackend::Ndarray => run_on_ndarray(task),
+        },
         (DeviceKind::Cpu, other) => Err(format!(
-            "precision {} needs CUDA; the CPU backend (flex) trains in f32",
+            "precision {} needs CUDA; the CPU backends train in f32",
             other.as_str()
         )),
         (DeviceKind::Cuda(n), precision) => {
@@ -46,6 +100,41 @@ pub fn dispatch<T: BackendTask>(
                 Precision::F16 => task.run::<Autodiff<Cuda<half::f16>>>(device, "cuda"),
             })
         }
+    }
+}
+
+#[cfg(feature = "openblas")]
+fn run_on_ndarray<T: BackendTask>(task: T) -> Result<T::Output, String> {
+    Ok(task.run::<Autodiff<burn::backend::NdArray<f32>>>(
+        Default::default(),
+        CpuBackend::Ndarray.as_str(),
+    ))
+}
+
+#[cfg(not(feature = "openblas"))]
+fn run_on_ndarray<T: BackendTask>(_task: T) -> Result<T::Output, String> {
+    Err(CpuBackend::Ndarray.check_available().unwrap_err())
+}
+
+/// Keeps freed memory in the process instead of returning it to the kernel.
+///
+/// A CPU training step allocates and frees the same large buffers (activations and
+/// gradients of a few MiB) every step. glibc serves such sizes with `mmap` and gives
+/// them back on `free`, so every step pays for fresh pages that the kernel must zero:
+/// `perf` showed 14% of a batch-2048 MLP step in `clear_page_erms` and 7% more in
+/// `memmove`/`memset`. Raising the mmap and trim thresholds makes the heap reuse those
+/// buffers (measured: +22–25% samples/s at batch 2048 on the 2-core development
+/// machine; see the README's CPU measurements). The price is that the process keeps
+/// its peak heap until it exits, which a worker process per run does anyway.
+pub fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes glibc's allocation thresholds; it is called
+    // before training allocates, and any value is valid for these parameters.
+    unsafe {
+        const GIB: libc::c_int = 1 << 30;
+        libc::mallopt(libc::M_MMAP_THRESHOLD, GIB);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, GIB);
+        libc::mallopt(libc::M_TOP_PAD, 256 << 20);
     }
 }
 

@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+use batchbench::backend::CpuBackend;
 use batchbench::results::Environment;
 use batchbench::runner::process::Interrupts;
 use batchbench::runner::shard::{Shard, estimated_cost};
@@ -185,6 +186,9 @@ struct RunArgs {
     /// Telemetry sampling interval in milliseconds (0 switches telemetry off).
     #[arg(long, default_value_t = 100)]
     telemetry_ms: u64,
+    /// Backend for CPU runs (ndarray needs a binary built with --features openblas).
+    #[arg(long, value_enum, env = "BATCHBENCH_CPU_BACKEND", default_value_t = CpuBackend::Flex)]
+    cpu_backend: CpuBackend,
     /// Run in this process instead of one worker process per run (no isolation; for debugging).
     #[arg(long)]
     in_process: bool,
@@ -254,6 +258,9 @@ fn load_suite(path: &Path) -> anyhow::Result<Suite> {
 
 fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let suite = load_suite(&args.suite)?;
+    args.cpu_backend
+        .check_available()
+        .map_err(|e| anyhow::anyhow!(e))?;
     let shard = match args.shard {
         Some(s) => Some(s),
         None => Shard::from_env(args.shards).map_err(|e| anyhow::anyhow!(e))?,
@@ -277,6 +284,7 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         cache_dir: runner::default_cache_dir(),
         command: std::env::args().collect(),
         progress: !args.quiet,
+        cpu_backend: args.cpu_backend,
     };
     let interrupts = Interrupts::install();
     let outcome = runner::run_suite(&suite, &options, &interrupts)?;
@@ -408,6 +416,12 @@ fn compare(
         "wrote {} and compare.md",
         out.join("compare.html").display()
     );
+    if fail && cmp.testbeds_differ {
+        eprintln!(
+            "warning: the two sides ran on different testbeds, so --fail-on-regression does \
+             not apply; compare with a baseline recorded on the same testbed"
+        );
+    }
     if fail && cmp.has_regression() {
         eprintln!("error: regression found (--fail-on-regression)");
         return Ok(ExitCode::from(1));

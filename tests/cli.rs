@@ -278,6 +278,31 @@ fn asking_for_cuda_without_it_is_one_clear_error() {
 }
 
 #[test]
+fn the_cpu_backend_is_chosen_per_sweep_and_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let suite = tiny_suite(dir.path(), "");
+    let output = batchbench()
+        .args(["run", "-q", "--cpu-backend", "ndarray", "--out"])
+        .arg(dir.path().join("x"))
+        .arg(&suite)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if cfg!(feature = "openblas") {
+        assert!(output.status.success(), "{stderr}");
+        for r in records(&dir.path().join("x")) {
+            assert_eq!(r.env.backend, "ndarray");
+        }
+    } else {
+        // Without the feature the binary says how to get the backend; nothing runs.
+        assert_eq!(output.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains("--features openblas"), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(!dir.path().join("x/runs.jsonl").exists(), "nothing ran");
+    }
+}
+
+#[test]
 fn in_process_mode_gives_the_same_metrics_as_workers() {
     let dir = tempfile::tempdir().unwrap();
     let suite = tiny_suite(dir.path(), "");

@@ -103,7 +103,13 @@ fn different_testbeds_are_announced() {
         "{text}"
     );
     assert_eq!(c.rows[0].verdict, Verdict::Improved);
+    assert_eq!(c.rows[0].label, "B better");
+    assert!(text.contains("1 B better"), "{text}");
     assert!(c.markdown().contains("DIFFERENT TESTBEDS"));
+    // Slower hardware is not a regression: --fail-on-regression does not fire.
+    let slower = compare::compare(&new, &base, &throughput(), 5.0);
+    assert_eq!(slower.rows[0].label, "B worse");
+    assert!(!slower.has_regression());
     let html = batchbench::report::render_page("compare.html", &c).unwrap();
     assert!(html.contains("Different testbeds."));
 }

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use assert_cmd::Command;
-use batchbench::backend::{BackendTask, dispatch};
+use batchbench::backend::{BackendTask, CpuBackend, dispatch};
 use batchbench::data;
 use batchbench::device::DeviceKind;
 use batchbench::model::{Classifier, InputShape};
@@ -59,8 +59,20 @@ impl BackendTask for Accumulated {
 
 #[test]
 fn accumulating_micro_batches_equals_one_big_batch() {
-    let (init, one) = dispatch(DeviceKind::Cpu, Precision::F32, Accumulated(1)).unwrap();
-    let (init4, four) = dispatch(DeviceKind::Cpu, Precision::F32, Accumulated(4)).unwrap();
+    let (init, one) = dispatch(
+        DeviceKind::Cpu,
+        Precision::F32,
+        CpuBackend::Flex,
+        Accumulated(1),
+    )
+    .unwrap();
+    let (init4, four) = dispatch(
+        DeviceKind::Cpu,
+        Precision::F32,
+        CpuBackend::Flex,
+        Accumulated(4),
+    )
+    .unwrap();
     assert_eq!(init, init4);
     let update_one: Vec<f64> = one.iter().zip(&init).map(|(a, b)| (a - b) as f64).collect();
     let diff: f64 = one

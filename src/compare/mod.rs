@@ -243,6 +243,9 @@ pub struct MetricComparison {
     pub p_value: Option<f64>,
     /// The verdict.
     pub verdict: Verdict,
+    /// The verdict as shown: "regressed"/"improved" on one testbed, "B worse"/"B better"
+    /// when the two sides ran on different testbeds (a hardware comparison).
+    pub label: String,
     /// Why, in a few words.
     pub note: String,
 }
@@ -277,9 +280,10 @@ pub struct Comparison {
 }
 
 impl Comparison {
-    /// Whether any metric regressed.
+    /// Whether any metric regressed on the same testbed (across testbeds a worse
+    /// figure is the hardware's, not a regression).
     pub fn has_regression(&self) -> bool {
-        self.rows.iter().any(|r| r.verdict == Verdict::Regressed)
+        !self.testbeds_differ && self.rows.iter().any(|r| r.verdict == Verdict::Regressed)
     }
 }
 
@@ -378,14 +382,27 @@ pub fn compare(
             let (bv, nv) = (values(b_runs), values(n_runs));
             let (verdict, ratio, change, mut note) =
                 compare_values(&bv, &nv, m.direction, threshold_pct);
-            if m.name == "time_to_target_s" || m.name == "energy_to_target_j" {
-                let (rb, rn) = (bv.len(), nv.len());
-                if rb != b_runs.len() || rn != n_runs.len() {
-                    note += &format!(
-                        "; reached in {rb}/{} base, {rn}/{} new runs",
-                        b_runs.len(),
-                        n_runs.len()
-                    );
+            // Unreached targets are not "not measured": say how many runs reached it.
+            // Energy to target is only discussed where energy was measured at all.
+            let about_target = m.name == "time_to_target_s"
+                || (m.name == "energy_to_target_j" && !(bv.is_empty() && nv.is_empty()));
+            if about_target {
+                let reached = |runs: &[&RunRecord]| {
+                    runs.iter()
+                        .filter(|r| r.status == RunStatus::Ok)
+                        .filter(|r| r.summary.time_to_target_s.is_some())
+                        .count()
+                };
+                let (rb, rn) = (reached(b_runs), reached(n_runs));
+                let counts = format!(
+                    "{rb}/{} base, {rn}/{} new runs reached the target",
+                    b_runs.len(),
+                    n_runs.len()
+                );
+                if rb == 0 && rn == 0 {
+                    note = format!("target not reached ({counts})");
+                } else if rb != b_runs.len() || rn != n_runs.len() {
+                    note += &format!("; {counts}");
                 }
             }
             rows.push(MetricComparison {
@@ -400,6 +417,7 @@ pub fn compare(
                 change_pct: change,
                 p_value: welch_p_value(&bv, &nv),
                 verdict,
+                label: String::new(), // set once the testbeds are known
                 note,
             });
         }
@@ -423,11 +441,15 @@ pub fn compare(
             .into_iter()
             .collect()
     };
+    let testbeds_differ = tb != tn;
     let mut counts = BTreeMap::new();
-    for r in &rows {
-        *counts
-            .entry(format!("{:?}", r.verdict).to_lowercase())
-            .or_insert(0) += 1;
+    for r in &mut rows {
+        r.label = match (r.verdict, testbeds_differ) {
+            (Verdict::Regressed, true) => "B worse".into(),
+            (Verdict::Improved, true) => "B better".into(),
+            (v, _) => format!("{v:?}").to_lowercase(),
+        };
+        *counts.entry(r.label.clone()).or_insert(0) += 1;
     }
     Comparison {
         base_dir: base.dir.display().to_string(),
@@ -436,7 +458,7 @@ pub fn compare(
         new_testbed: tn.iter().map(Testbed::describe).collect(),
         base_software: softwares(base),
         new_software: softwares(new),
-        testbeds_differ: tb != tn,
+        testbeds_differ,
         threshold_pct,
         only_base: only(&gb, &gn),
         only_new: only(&gn, &gb),
@@ -512,7 +534,7 @@ impl Comparison {
                     fmt_est(&r.base, &r.unit),
                     fmt_est(&r.new, &r.unit),
                     change_text(r),
-                    format!("{:?} ({})", r.verdict, r.note).to_lowercase(),
+                    format!("{} ({})", r.label, r.note),
                 ]
             })
             .collect();
@@ -554,12 +576,18 @@ impl Comparison {
         for c in &self.only_new {
             out += &format!("only in new: {c}\n");
         }
+        let verdicts = if self.testbeds_differ {
+            ["B worse", "B better", "unchanged", "missing"]
+        } else {
+            ["regressed", "improved", "unchanged", "missing"]
+        };
+        let tally: Vec<String> = verdicts
+            .iter()
+            .map(|v| format!("{} {v}", self.counts.get(*v).unwrap_or(&0)))
+            .collect();
         out += &format!(
-            "\n{} regressed, {} improved, {} unchanged, {} missing (threshold {}%, Welch's t-test p < {ALPHA}; change > 0 is better)\n",
-            self.counts.get("regressed").unwrap_or(&0),
-            self.counts.get("improved").unwrap_or(&0),
-            self.counts.get("unchanged").unwrap_or(&0),
-            self.counts.get("missing").unwrap_or(&0),
+            "\n{} (threshold {}%, Welch's t-test p < {ALPHA}; change > 0 is better)\n",
+            tally.join(", "),
             self.threshold_pct
         );
         out
@@ -580,7 +608,7 @@ impl Comparison {
                 fmt_est(&r.base, &r.unit),
                 fmt_est(&r.new, &r.unit),
                 change_text(r),
-                format!("**{:?}** ({})", r.verdict, r.note).to_lowercase()
+                format!("**{}** ({})", r.label, r.note)
             );
         }
         for c in &self.only_base {

@@ -16,7 +16,7 @@ use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
 
 use super::params;
-use crate::backend::{BackendTask, dispatch};
+use crate::backend::{BackendTask, CpuBackend, dispatch};
 use crate::data::{self, Dataset};
 use crate::device::DeviceKind;
 use crate::model::{Classifier, InputShape};
@@ -233,7 +233,9 @@ pub fn interpolate_dir(
             .device
             .parse()
             .map_err(|e: String| anyhow::anyhow!(e))?;
-        curves.push(dispatch(kind, a.spec.precision, task).map_err(|e| anyhow::anyhow!(e))??);
+        // Evaluate on the backend that trained the runs.
+        let cpu = CpuBackend::from_recorded(&a.env.backend).unwrap_or_default();
+        curves.push(dispatch(kind, a.spec.precision, cpu, task).map_err(|e| anyhow::anyhow!(e))??);
     }
     store::write_atomic(
         &dir.join(INTERPOLATION_FILE),

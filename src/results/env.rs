@@ -51,7 +51,7 @@ pub struct Environment {
     /// Why `gpus` is empty, when NVML could not be used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gpus_unavailable: Option<String>,
-    /// The Burn backend that trained: `flex` or `cuda`.
+    /// The Burn backend that trained: `flex`, `ndarray` (CPU) or `cuda`.
     pub backend: String,
     /// The device used: `cpu` or `cuda:N`.
     pub device: String,

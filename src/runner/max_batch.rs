@@ -117,6 +117,7 @@ pub fn search(
             telemetry_interval_ms: 50,
             cache_dir: opts.cache_dir.clone(),
             results_dir: None,
+            cpu_backend: Default::default(),
         };
         let record = run_worker(
             &job,

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::backend::CpuBackend;
 use crate::device::{self, CudaProbe, DeviceKind};
 use crate::results::Environment;
 use crate::results::record::{RunRecord, RunStatus};
@@ -53,6 +54,8 @@ pub struct SweepOptions {
     pub command: Vec<String>,
     /// Show a progress bar.
     pub progress: bool,
+    /// The backend for CPU runs.
+    pub cpu_backend: CpuBackend,
 }
 
 /// What a sweep did.
@@ -279,6 +282,7 @@ pub fn run_suite(
             telemetry_interval_ms: opts.telemetry_interval.as_millis() as u64,
             cache_dir: opts.cache_dir.clone(),
             results_dir: Some(opts.out.clone()),
+            cpu_backend: opts.cpu_backend,
         };
         let label = spec.label();
         bar.set_message(label.clone());
@@ -304,7 +308,7 @@ pub fn run_suite(
             worker::execute(&job, &mut sink, stop)
         } else {
             let backend = if kind == DeviceKind::Cpu {
-                "flex"
+                opts.cpu_backend.as_str()
             } else {
                 "cuda"
             };

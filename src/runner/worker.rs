@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
 
-use crate::backend::{BackendTask, dispatch};
+use crate::backend::{BackendTask, CpuBackend, dispatch};
 use crate::data::{self, Dataset};
 use crate::device::DeviceKind;
 use crate::model::{InputShape, parameter_count};
@@ -47,6 +47,9 @@ pub struct WorkerJob {
     /// The results folder (final weights go to its `weights/` when asked to keep them).
     #[serde(default)]
     pub results_dir: Option<PathBuf>,
+    /// The backend for CPU runs.
+    #[serde(default)]
+    pub cpu_backend: CpuBackend,
 }
 
 /// A message from the worker to the runner.
@@ -206,12 +209,13 @@ pub fn execute(
     sink: &mut dyn FnMut(WorkerEvent),
     stop: Arc<AtomicBool>,
 ) -> RunRecord {
+    crate::backend::keep_freed_memory();
     let started_at = now();
     let wall = Instant::now();
     let spec = &job.spec;
     let kind: DeviceKind = spec.device.parse().unwrap_or(DeviceKind::Cpu);
     let backend_name = if kind == DeviceKind::Cpu {
-        "flex"
+        job.cpu_backend.as_str()
     } else {
         "cuda"
     };
@@ -301,8 +305,9 @@ pub fn execute(
                 data: &data,
                 observer: &mut observer,
             };
-            let result =
-                std::panic::catch_unwind(AssertUnwindSafe(|| dispatch(kind, spec.precision, task)));
+            let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                dispatch(kind, spec.precision, job.cpu_backend, task)
+            }));
             let failure = match result {
                 Err(payload) => Some(panic_message(payload.as_ref())),
                 Ok(Err(e)) => Some(e),
