@@ -73,6 +73,15 @@ impl CpuBackend {
     }
 }
 
+/// The backend recorded in `env.backend` for a run on `kind`: `cpu`'s name on the
+/// CPU, `cuda` on a GPU.
+pub fn backend_name(kind: DeviceKind, cpu: CpuBackend) -> &'static str {
+    match kind {
+        DeviceKind::Cpu => cpu.as_str(),
+        DeviceKind::Cuda(_) => "cuda",
+    }
+}
+
 /// Runs `task` on the backend for `kind` and `precision`; `cpu` picks the CPU backend.
 pub fn dispatch<T: BackendTask>(
     kind: DeviceKind,
@@ -94,10 +103,11 @@ pub fn dispatch<T: BackendTask>(
         )),
         (DeviceKind::Cuda(n), precision) => {
             let device = CudaDevice { index: n as usize };
+            let name = backend_name(kind, cpu);
             Ok(match precision {
-                Precision::F32 => task.run::<Autodiff<Cuda<f32>>>(device, "cuda"),
-                Precision::Bf16 => task.run::<Autodiff<Cuda<half::bf16>>>(device, "cuda"),
-                Precision::F16 => task.run::<Autodiff<Cuda<half::f16>>>(device, "cuda"),
+                Precision::F32 => task.run::<Autodiff<Cuda<f32>>>(device, name),
+                Precision::Bf16 => task.run::<Autodiff<Cuda<half::bf16>>>(device, name),
+                Precision::F16 => task.run::<Autodiff<Cuda<half::f16>>>(device, name),
             })
         }
     }

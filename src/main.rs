@@ -10,7 +10,8 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use batchbench::backend::CpuBackend;
+use batchbench::backend::{CpuBackend, backend_name};
+use batchbench::device::DeviceKind;
 use batchbench::results::Environment;
 use batchbench::runner::process::Interrupts;
 use batchbench::runner::shard::{Shard, estimated_cost};
@@ -614,11 +615,11 @@ fn plan(path: &Path, shard: Option<Shard>) -> anyhow::Result<()> {
 
 fn env() -> anyhow::Result<()> {
     let cuda = batchbench::device::probe_cuda();
-    let (device, backend) = match &cuda {
-        Ok(_) => ("cuda:0", "cuda"),
-        Err(_) => ("cpu", "flex"),
+    let (device, kind) = match &cuda {
+        Ok(_) => ("cuda:0", DeviceKind::Cuda(0)),
+        Err(_) => ("cpu", DeviceKind::Cpu),
     };
-    let env = Environment::capture(device, backend);
+    let env = Environment::capture(device, backend_name(kind, CpuBackend::default()));
     println!("{}", serde_json::to_string_pretty(&env)?);
     match cuda {
         Ok(p) => eprintln!(

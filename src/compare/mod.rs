@@ -367,6 +367,10 @@ pub fn compare(
             crate::suite::spec::format_lr(s.lr)
         )
     };
+    let testbeds =
+        |s: &ResultSet| -> BTreeSet<Testbed> { s.records.iter().map(Testbed::of).collect() };
+    let (tb, tn) = (testbeds(base), testbeds(new));
+    let testbeds_differ = tb != tn;
     let mut rows = Vec::new();
     for (key, b_runs) in &gb {
         let Some(n_runs) = gn.get(key) else { continue };
@@ -417,7 +421,7 @@ pub fn compare(
                 change_pct: change,
                 p_value: welch_p_value(&bv, &nv),
                 verdict,
-                label: String::new(), // set once the testbeds are known
+                label: verdict_label(verdict, testbeds_differ),
                 note,
             });
         }
@@ -430,9 +434,6 @@ pub fn compare(
             .map(|(_, runs)| label(runs))
             .collect()
     };
-    let testbeds =
-        |s: &ResultSet| -> BTreeSet<Testbed> { s.records.iter().map(Testbed::of).collect() };
-    let (tb, tn) = (testbeds(base), testbeds(new));
     let softwares = |s: &ResultSet| -> Vec<String> {
         s.records
             .iter()
@@ -441,14 +442,8 @@ pub fn compare(
             .into_iter()
             .collect()
     };
-    let testbeds_differ = tb != tn;
     let mut counts = BTreeMap::new();
-    for r in &mut rows {
-        r.label = match (r.verdict, testbeds_differ) {
-            (Verdict::Regressed, true) => "B worse".into(),
-            (Verdict::Improved, true) => "B better".into(),
-            (v, _) => format!("{v:?}").to_lowercase(),
-        };
+    for r in &rows {
         *counts.entry(r.label.clone()).or_insert(0) += 1;
     }
     Comparison {
@@ -464,6 +459,15 @@ pub fn compare(
         only_new: only(&gn, &gb),
         rows,
         counts,
+    }
+}
+
+/// How a verdict is shown: across testbeds a better or worse figure is the hardware's.
+fn verdict_label(verdict: Verdict, testbeds_differ: bool) -> String {
+    match (verdict, testbeds_differ) {
+        (Verdict::Regressed, true) => "B worse".into(),
+        (Verdict::Improved, true) => "B better".into(),
+        (v, _) => format!("{v:?}").to_lowercase(),
     }
 }
 

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::process::{Interrupts, run_worker};
 use super::worker::{WorkerEvent, WorkerJob};
+use crate::backend::{CpuBackend, backend_name};
 use crate::device::{self, DeviceKind};
 use crate::results::Environment;
 use crate::results::record::RunStatus;
@@ -90,14 +91,7 @@ pub fn search(
             .unwrap_or_default(),
         DeviceKind::Cpu => vec![],
     };
-    let env = Environment::capture(
-        &base.device,
-        if kind == DeviceKind::Cpu {
-            "flex"
-        } else {
-            "cuda"
-        },
-    );
+    let env = Environment::capture(&base.device, backend_name(kind, CpuBackend::default()));
     let mut tries: Vec<Try> = Vec::new();
     let mut attempt = |b: u64| -> anyhow::Result<Try> {
         let mut spec = base.clone();
@@ -117,7 +111,7 @@ pub fn search(
             telemetry_interval_ms: 50,
             cache_dir: opts.cache_dir.clone(),
             results_dir: None,
-            cpu_backend: Default::default(),
+            cpu_backend: CpuBackend::default(),
         };
         let record = run_worker(
             &job,

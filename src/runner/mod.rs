@@ -307,11 +307,7 @@ pub fn run_suite(
             let mut sink = |e: WorkerEvent| on_event(&e);
             worker::execute(&job, &mut sink, stop)
         } else {
-            let backend = if kind == DeviceKind::Cpu {
-                opts.cpu_backend.as_str()
-            } else {
-                "cuda"
-            };
+            let backend = crate::backend::backend_name(kind, opts.cpu_backend);
             let env = env_cache
                 .entry(spec.device.clone())
                 .or_insert_with(|| Environment::capture(&spec.device, backend));

@@ -214,12 +214,10 @@ pub fn execute(
     let wall = Instant::now();
     let spec = &job.spec;
     let kind: DeviceKind = spec.device.parse().unwrap_or(DeviceKind::Cpu);
-    let backend_name = if kind == DeviceKind::Cpu {
-        job.cpu_backend.as_str()
-    } else {
-        "cuda"
-    };
-    let mut env = Environment::capture(&spec.device, backend_name);
+    let mut env = Environment::capture(
+        &spec.device,
+        crate::backend::backend_name(kind, job.cpu_backend),
+    );
     env.suite_sha256 = job.suite_sha256.clone();
     env.command = job.command.clone();
 
