@@ -3,15 +3,11 @@
 
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
 use batchbench::results::record::{RunRecord, RunStatus};
 use batchbench::results::store::read_records;
 
-fn batchbench() -> Command {
-    let mut cmd = Command::cargo_bin("batchbench").expect("the binary is built");
-    cmd.env_remove("BATCHBENCH_FAULT");
-    cmd
-}
+mod common;
+use common::batchbench;
 
 fn manifest_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

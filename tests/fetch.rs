@@ -4,7 +4,8 @@
 use std::io::{Read, Write};
 use std::net::TcpListener;
 
-use assert_cmd::Command;
+mod common;
+use common::batchbench;
 
 /// Serves `body` for every request on a local port; returns the base URL.
 fn serve(body: &'static [u8]) -> String {
@@ -30,8 +31,7 @@ fn serve(body: &'static [u8]) -> String {
 fn a_download_with_the_wrong_checksum_is_refused_and_not_saved() {
     let mirror = serve(b"not the dataset");
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::cargo_bin("batchbench")
-        .unwrap()
+    let out = batchbench()
         .env("BATCHBENCH_DATA_MIRROR", &mirror)
         .args(["data", "fetch", "mnist", "--dir"])
         .arg(dir.path())
@@ -46,8 +46,7 @@ fn a_download_with_the_wrong_checksum_is_refused_and_not_saved() {
 
 #[test]
 fn datasets_that_need_no_download_say_so() {
-    let out = Command::cargo_bin("batchbench")
-        .unwrap()
+    let out = batchbench()
         .args(["data", "fetch", "digits", "--dir", "/nonexistent"])
         .output()
         .unwrap();

@@ -5,23 +5,16 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command as StdCommand, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use assert_cmd::Command;
-use assert_cmd::cargo::cargo_bin;
 use batchbench::results::record::{RunRecord, RunStatus};
 use batchbench::results::store::read_records;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-fn batchbench() -> Command {
-    let mut cmd = Command::cargo_bin("batchbench").unwrap();
-    cmd.env_remove("BATCHBENCH_FAULT")
-        .env_remove("SLURM_ARRAY_TASK_ID")
-        .env_remove("JOB_COMPLETION_INDEX");
-    cmd
-}
+mod common;
+use common::{batchbench, batchbench_process};
 
 fn suite(dir: &Path, epochs: u32, batch: &str) -> PathBuf {
     let path = dir.join("s.yaml");
@@ -78,11 +71,10 @@ fn sigkill_at_random_points_then_resume_gives_the_uninterrupted_result() {
     let mut kills_mid_sweep = 0;
     for trial in 0..20 {
         let out = dir.path().join(format!("trial-{trial}"));
-        let mut child = StdCommand::new(cargo_bin("batchbench"))
+        let mut child = batchbench_process()
             .args(["run", "-q", "--out"])
             .arg(&out)
             .arg(&s)
-            .env_remove("BATCHBENCH_FAULT")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -143,11 +135,10 @@ fn ctrl_c_records_the_run_in_flight_as_interrupted_with_its_partial_curve() {
     // Batch 1 for 30 epochs of 2,000 examples: long enough to interrupt mid-run.
     let s = suite(dir.path(), 30, "1");
     let out = dir.path().join("r");
-    let child = StdCommand::new(cargo_bin("batchbench"))
+    let child = batchbench_process()
         .args(["run", "-q", "--telemetry-ms", "0", "--out"])
         .arg(&out)
         .arg(&s)
-        .env_remove("BATCHBENCH_FAULT")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

@@ -2,16 +2,10 @@
 
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
 use batchbench::results::store::read_records;
 
-fn batchbench() -> Command {
-    let mut cmd = Command::cargo_bin("batchbench").unwrap();
-    cmd.env_remove("BATCHBENCH_FAULT")
-        .env_remove("SLURM_ARRAY_TASK_ID")
-        .env_remove("JOB_COMPLETION_INDEX");
-    cmd
-}
+mod common;
+use common::batchbench;
 
 fn suite(dir: &Path) -> PathBuf {
     let path = dir.join("shards.yaml");

@@ -4,7 +4,6 @@
 
 use std::path::Path;
 
-use assert_cmd::Command;
 use batchbench::backend::{BackendTask, CpuBackend, dispatch};
 use batchbench::data;
 use batchbench::device::DeviceKind;
@@ -18,11 +17,8 @@ use batchbench::train::{NoObserver, upload_and_train};
 use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
 
-fn batchbench() -> Command {
-    let mut cmd = Command::cargo_bin("batchbench").unwrap();
-    cmd.env_remove("BATCHBENCH_FAULT");
-    cmd
-}
+mod common;
+use common::batchbench;
 
 /// Trains `accumulate` micro-batches per step for 5 steps of batch 16; returns the
 /// initial and final flat weights.
