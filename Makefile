@@ -7,9 +7,10 @@ export CARGO_TARGET_DIR
 
 BIN   := $(CARGO_TARGET_DIR)/release/batchbench
 SUITE ?= suites/quickstart.yaml
-NAME   = $(shell sed -n 's/^name:[[:space:]]*//p' $(SUITE) | head -n1)
+# The suite's name, from batchbench itself (never parse YAML with sed).
+NAME   = $(shell $(BIN) plan $(SUITE) --json | sed -n 's/^  "suite": "\(.*\)",$$/\1/p')
 
-.PHONY: build bench test data report bench-micro compare-pytorch regress gpu-check fuzz
+.PHONY: build bench test data report bench-micro compare-pytorch regress gpu-check gpu-verify dist fuzz
 
 ## build: the release binary (FEATURES=openblas adds the ndarray CPU backend)
 FEATURES ?=
@@ -29,9 +30,10 @@ report: build
 bench-micro:
 	cargo bench --locked
 
-## test: unit, integration and CLI tests (no GPU, no dataset download needed)
+## test: unit, integration and CLI tests (no GPU, no dataset download needed). In the
+## release profile, so `make bench && make test` compile Burn once, not twice.
 test:
-	cargo test --locked
+	cargo test --release --locked
 
 ## data: Fashion-MNIST for suites/fashion-mlp.yaml (Debian package, else download)
 data:
@@ -65,6 +67,22 @@ regress: build
 ## gpu-check: the GPU smoke test (needs an NVIDIA GPU, driver and NVRTC)
 gpu-check: build
 	BATCHBENCH=$(BIN) scripts/gpu-check.sh
+
+## gpu-verify: the one-call GPU verification (scripts/gpu-verify.sh; DEVICE=cpu tests
+## its logic on the CPU); writes summary.txt, table.json, evidence.tar.gz to VERIFY_OUT
+gpu-verify: build
+	BATCHBENCH=$(BIN) scripts/gpu-verify.sh
+
+## dist: a binary that travels to a GPU host or a cluster: dist/batchbench/ (stripped
+## binary, suites, scripts, the PyTorch reference) and dist/batchbench.tar.gz
+dist: build
+	rm -rf dist && mkdir -p dist/batchbench/bench
+	cp $(BIN) dist/batchbench/batchbench
+	strip dist/batchbench/batchbench
+	cp -r suites scripts dist/batchbench/
+	cp -r bench/reference dist/batchbench/bench/
+	tar -czf dist/batchbench.tar.gz -C dist batchbench
+	@ls -l dist/batchbench/batchbench dist/batchbench.tar.gz
 
 ## fuzz: run each cargo-fuzz target for FUZZ_SECONDS (needs `cargo install cargo-fuzz`
 ## and a nightly toolchain), seeded with the shipped suites and the hostile corpus

@@ -9,7 +9,7 @@
 //!   optimizer state are held and computed in that float type (this is not automatic
 //!   mixed precision: there is no f32 master copy and no loss scaling).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use burn::backend::Autodiff;
 use burn::tensor::backend::AutodiffBackend;
@@ -148,17 +148,40 @@ pub fn keep_freed_memory() {
     }
 }
 
+/// The default CubeCL cache folder: `$BATCHBENCH_CACHE`, else the user cache folder
+/// (`~/.cache/batchbench/cubecl`).
+pub fn default_cache_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("BATCHBENCH_CACHE") {
+        return PathBuf::from(dir).join("cubecl");
+    }
+    let home_cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    home_cache.join("batchbench").join("cubecl")
+}
+
 /// Points CubeCL's autotune and kernel caches at `dir` (shared by every worker and
-/// every invocation), unless a `cubecl.toml` already chose a location. Must run
-/// before the first CUDA kernel.
+/// every invocation), unless a `cubecl.toml` already chose a location, and routes
+/// CubeCL's compilation log to the `log` crate (the worker counts compiled kernels).
+/// Must run before the first CUDA kernel; later calls in the same process (a second
+/// `--in-process` run) keep the first configuration, since CubeCL's can be set once.
 ///
-/// CubeCL caches autotune results by default but not compiled kernels; both are
+/// CubeCL caches autotune results by default but not compiled kernels (PTX); both are
 /// enabled here, since each new batch size is a new shape to compile and tune.
 /// Autotune logging is switched off: the worker's stdout is its message channel.
 pub fn configure_cubecl(dir: &Path) {
+    use cubecl_common::config::logger::LogCrateLevel;
     use cubecl_runtime::config::{
         CubeClRuntimeConfig, RuntimeConfig, autotune::AutotuneLogLevel, cache::CacheConfig,
+        compilation::CompilationLogLevel,
     };
+    // Checked and set under CubeCL's own lock: `set` panics when anything (a first
+    // run, or CubeCL itself) has configured it already.
+    let mut state = CubeClRuntimeConfig::storage().lock();
+    if state.is_some() {
+        return;
+    }
     let mut config = CubeClRuntimeConfig::from_current_dir().override_from_env();
     if matches!(config.autotune.cache, CacheConfig::Target) {
         config.autotune.cache = CacheConfig::File(dir.join("autotune"));
@@ -167,5 +190,14 @@ pub fn configure_cubecl(dir: &Path) {
         config.compilation.cache = Some(CacheConfig::File(dir.join("kernels")));
     }
     config.autotune.logger.level = AutotuneLogLevel::Disabled;
-    CubeClRuntimeConfig::set(config);
+    if matches!(
+        config.compilation.logger.level,
+        CompilationLogLevel::Disabled
+    ) {
+        config.compilation.logger.level = CompilationLogLevel::Basic;
+        config.compilation.logger.stdout = false;
+        config.compilation.logger.stderr = false;
+        config.compilation.logger.log = Some(LogCrateLevel::Info);
+    }
+    *state = Some(std::sync::Arc::new(config));
 }

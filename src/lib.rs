@@ -2,7 +2,7 @@
 //! convergence, time and energy to accuracy, generalization, and GPU use.
 //!
 //! The stages are separate modules, in the order data flows through them
-//! (see DESIGN.md):
+//! (see ARCHITECTURE.md):
 //! [`suite`] (YAML → validated runs) → [`runner`] (one worker process per run) →
 //! [`train`] (the loop, on the backend [`backend`] picks for the [`device`]) with
 //! [`data`], [`model`] and [`telemetry`] → [`results`] (JSONL records) →
@@ -14,6 +14,7 @@ pub mod backend;
 pub mod compare;
 pub mod data;
 pub mod device;
+pub mod fmt;
 pub mod model;
 pub mod probe;
 pub mod report;

@@ -2,7 +2,7 @@
 #![doc(hidden)]
 
 use crate::results::Environment;
-use crate::results::record::{CurvePoint, RECORD_SCHEMA, RunRecord, RunStatus, Summary};
+use crate::results::record::{CurvePoint, RunRecord, Summary};
 use crate::suite::*;
 
 /// A digits + MLP spec with small, valid settings.
@@ -50,8 +50,9 @@ pub fn spec_for_tests() -> RunSpec {
         target_accuracy: Some(0.5),
         precision: Precision::F32,
         seed: 0,
-        device: "cpu".into(),
+        device: DeviceRequest::Cpu,
         timeout_s: None,
+        warmup_timeout_s: None,
         probes: None,
     }
 }
@@ -74,25 +75,13 @@ pub fn record_for_tests(name: &str, acc: f64) -> RunRecord {
         test_acc: acc,
         probes: Default::default(),
     };
-    RunRecord {
-        schema: RECORD_SCHEMA,
-        key: name.to_string(),
-        config_key: spec.config_key(),
-        suite: "test".into(),
-        status: RunStatus::Ok,
-        reason: None,
-        started_at: "2026-01-01T00:00:00Z".into(),
-        finished_at: "2026-01-01T00:00:01Z".into(),
-        spec,
-        env: Environment::default(),
-        data: None,
-        curve: vec![point],
-        summary: Summary {
-            final_test_acc: Some(acc),
-            ..Summary::default()
-        },
-        telemetry: Default::default(),
-        probes: Default::default(),
-        divergence: None,
-    }
+    let mut r = RunRecord::new(spec, Environment::default(), "2026-01-01T00:00:00Z".into());
+    r.key = name.to_string();
+    r.finished_at = "2026-01-01T00:00:01Z".into();
+    r.curve = vec![point];
+    r.summary = Summary {
+        final_test_acc: Some(acc),
+        ..Summary::default()
+    };
+    r
 }

@@ -100,10 +100,10 @@ fn a_sweep_writes_one_full_record_per_run_and_is_bitwise_reproducible() {
         assert_eq!(ra.key, rb.key);
         // Step 0 plus one point per epoch.
         assert_eq!(ra.curve.len(), 3);
-        assert_eq!(ra.spec.device, "cpu");
+        assert_eq!(ra.spec.device.to_string(), "cpu");
         assert_eq!(ra.env.backend, "flex");
         assert!(ra.env.gpus.is_empty());
-        assert!(ra.telemetry.sources.contains(&"sysinfo".to_string()));
+        assert!(ra.telemetry.sources.contains(&"procfs".to_string()));
         assert!(ra.telemetry.rss_peak_mib.unwrap() > 0.0);
         assert_eq!(ra.telemetry.gpu_util_mean, None);
         assert_eq!(ra.summary.target_acc, Some(0.8));
@@ -189,13 +189,69 @@ fn a_run_that_runs_out_of_memory_is_recorded_and_the_sweep_goes_on() {
     let r = records(&out);
     assert_eq!(r[0].status, RunStatus::Ok);
     assert_eq!(r[1].status, RunStatus::Oom);
+    // The fault replays CubeCL 0.10's own path (a panic on its device thread, then
+    // `CallError` on the training thread): the reason is the allocation failure.
+    let reason = r[1].reason.as_deref().unwrap();
     assert!(
-        r[1].reason.as_deref().unwrap().contains("out-of-memory"),
-        "{:?}",
-        r[1].reason
+        reason.starts_with(
+            "called `Result::unwrap()` on an `Err` value: can't allocate buffer of size: "
+        ),
+        "{reason}"
     );
-    // The partial curve (the step-0 evaluation) is kept.
+    assert!(
+        reason.contains("then: called `Result::unwrap()` on an `Err` value: CallError"),
+        "{reason}"
+    );
+    // The partial curve (the step-0 evaluation) is kept, and the worker's stderr.
     assert_eq!(r[1].curve.len(), 1);
+    assert!(
+        r[1].stderr_tail.iter().any(|l| l.contains("Task failed")),
+        "{:?}",
+        r[1].stderr_tail
+    );
+    assert!(r[0].stderr_tail.is_empty(), "only failed runs keep stderr");
+}
+
+#[test]
+fn a_host_allocation_failure_is_out_of_memory_with_its_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let suite = tiny_suite(dir.path(), "");
+    let out = dir.path().join("alloc");
+    batchbench()
+        .env("BATCHBENCH_FAULT", "alloc@64")
+        .args(["run", "-q", "--out"])
+        .arg(&out)
+        .arg(&suite)
+        .assert()
+        .success();
+    let r = records(&out);
+    assert_eq!(r[1].status, RunStatus::Oom);
+    let reason = r[1].reason.as_deref().unwrap();
+    assert!(reason.contains("killed by signal 6"), "{reason}");
+    assert!(
+        reason.contains("memory allocation of 17179869184 bytes failed"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn the_reason_is_the_error_message_even_with_a_backtrace() {
+    let dir = tempfile::tempdir().unwrap();
+    let suite = tiny_suite(dir.path(), "");
+    let out = dir.path().join("bt");
+    batchbench()
+        .env("BATCHBENCH_FAULT", "oom@16")
+        .env("RUST_BACKTRACE", "1")
+        .args(["run", "-q", "--out"])
+        .arg(&out)
+        .arg(&suite)
+        .assert()
+        .success();
+    let r = records(&out);
+    assert_eq!(r[0].status, RunStatus::Oom);
+    let reason = r[0].reason.as_deref().unwrap();
+    assert!(reason.contains("can't allocate buffer of size"), "{reason}");
+    assert!(!reason.contains("stack backtrace"), "{reason}");
 }
 
 #[test]
@@ -251,24 +307,142 @@ fn a_run_past_its_time_limit_is_a_timeout() {
 }
 
 #[test]
-fn asking_for_cuda_without_it_is_one_clear_error() {
-    if batchbench::device::probe_cuda().is_ok() {
-        return; // a GPU machine: nothing to check here
+fn kernel_compilation_does_not_count_against_the_run_but_warm_up_has_its_own_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    // A warm-up that takes 3 s (as a cold CUDA start compiling kernels would) under a
+    // 2 s run limit: the run completes, its warm-up recorded apart.
+    let suite = tiny_suite(dir.path(), "  timeout_s: 2\n");
+    let out = dir.path().join("slow");
+    batchbench()
+        .env("BATCHBENCH_FAULT", "slow-warmup@16")
+        .args(["run", "-q", "--out"])
+        .arg(&out)
+        .arg(&suite)
+        .assert()
+        .success();
+    let r = records(&out);
+    assert_eq!(r[0].status, RunStatus::Ok, "{:?}", r[0].reason);
+    assert!(r[0].summary.warmup_s.unwrap() >= 3.0);
+    assert!(r[0].summary.cold_start_s.unwrap() >= 2.9);
+    // A warm-up that never ends hits the warm-up limit.
+    let suite = tiny_suite(dir.path(), "  timeout_s: 100\n  warmup_timeout_s: 2\n");
+    let out = dir.path().join("hang");
+    batchbench()
+        .env("BATCHBENCH_FAULT", "hang-warmup@16")
+        .args(["run", "-q", "--out"])
+        .arg(&out)
+        .arg(&suite)
+        .assert()
+        .success();
+    let r = records(&out);
+    assert_eq!(r[0].status, RunStatus::Timeout);
+    let reason = r[0].reason.as_deref().unwrap();
+    assert!(reason.starts_with("warm-up ("), "{reason}");
+    assert!(
+        reason.contains("limit of 2 s (warmup_timeout_s)"),
+        "{reason}"
+    );
+    assert_eq!(r[1].status, RunStatus::Ok);
+}
+
+#[test]
+fn warm_prepares_each_shape_once_and_says_what_it_cost() {
+    let dir = tempfile::tempdir().unwrap();
+    let suite = tiny_suite(dir.path(), "");
+    let out = dir.path().join("w");
+    let o = batchbench()
+        .args(["warm", "--out"])
+        .arg(&out)
+        .arg(&suite)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let shapes: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("warm.json")).unwrap()).unwrap();
+    let shapes = shapes.as_array().unwrap();
+    assert_eq!(shapes.len(), 2, "one per batch size: {shapes:?}");
+    for s in shapes {
+        assert_eq!(s["status"], "ok");
+        assert!(s["warmup_s"].as_f64().unwrap() > 0.0);
+        assert!(s["kernels_compiled"].is_null(), "counted on CUDA only");
     }
+    assert!(String::from_utf8_lossy(&o.stdout).contains("cold start s"));
+}
+
+#[test]
+fn a_regression_gate_fails_when_a_side_has_nothing_or_runs_are_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let suite = tiny_suite(dir.path(), "");
+    let base = dir.path().join("base");
+    batchbench()
+        .args(["run", "-q", "--out"])
+        .arg(&base)
+        .arg(&suite)
+        .assert()
+        .success();
+    let garbage = dir.path().join("garbage.jsonl");
+    std::fs::write(&garbage, "not a record\n").unwrap();
+    let half = dir.path().join("half");
+    std::fs::create_dir_all(&half).unwrap();
+    let first_line = std::fs::read_to_string(base.join("runs.jsonl"))
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
+    std::fs::write(half.join("runs.jsonl"), first_line + "\n").unwrap();
+    for (new, expect) in [
+        (PathBuf::from("/dev/null"), "holds no readable record"),
+        (garbage, "holds no readable record"),
+        (half, "configuration(s) of the base are missing from"),
+    ] {
+        let o = batchbench()
+            .args(["compare", "--fail-on-regression", "--out"])
+            .arg(dir.path().join("cmp"))
+            .arg(&base)
+            .arg(&new)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{new:?}: {err}");
+        assert!(err.contains(expect), "{new:?}: {err}");
+    }
+    // Skipped lines are shown.
+    let o = batchbench()
+        .args(["compare", "--out"])
+        .arg(dir.path().join("cmp"))
+        .arg(&base)
+        .arg(dir.path().join("garbage.jsonl"))
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("garbage.jsonl:1: is not valid JSON"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+#[test]
+fn asking_for_cuda_without_it_is_one_clear_error() {
+    // Without CUDA, `cuda` cannot work; with it, device 999 does not exist.
+    let (device, expected) = match batchbench::device::probe_cuda() {
+        Err(_) => ("cuda", "error: CUDA was requested but cannot be used: "),
+        Ok(_) => (
+            "cuda:999",
+            "error: cuda:999 was requested but the driver reports ",
+        ),
+    };
     let dir = tempfile::tempdir().unwrap();
     let suite = tiny_suite(dir.path(), "");
     let output = batchbench()
-        .args(["run", "-q", "--device", "cuda", "--out"])
+        .args(["run", "-q", "--device", device, "--out"])
         .arg(dir.path().join("x"))
         .arg(&suite)
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.starts_with("error: CUDA was requested but cannot be used: "),
-        "{stderr}"
-    );
+    assert!(stderr.starts_with(expected), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(!dir.path().join("x/runs.jsonl").exists(), "nothing ran");
 }
@@ -321,4 +495,102 @@ fn in_process_mode_gives_the_same_metrics_as_workers() {
             .collect::<Vec<_>>()
     };
     assert_eq!(acc(records(&w)), acc(records(&p)));
+}
+
+#[test]
+fn mnist_format_folders_are_trained_with_their_real_counts() {
+    use batchbench::data::idx::encode_idx;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("small-mnist");
+    std::fs::create_dir_all(&data).unwrap();
+    // 100 training and 20 test images of 12×12: not MNIST's 60,000 / 10,000 of 28×28.
+    let images = |n: u32| {
+        let pixels: Vec<u8> = (0..n * 144).map(|i| (i * 37 % 251) as u8).collect();
+        encode_idx(&[n, 12, 12], &pixels)
+    };
+    let labels = |n: u32| encode_idx(&[n], &(0..n).map(|i| (i % 10) as u8).collect::<Vec<_>>());
+    std::fs::write(data.join("train-images-idx3-ubyte"), images(100)).unwrap();
+    std::fs::write(data.join("train-labels-idx1-ubyte"), labels(100)).unwrap();
+    std::fs::write(data.join("t10k-images-idx3-ubyte"), images(20)).unwrap();
+    std::fs::write(data.join("t10k-labels-idx1-ubyte"), labels(20)).unwrap();
+    let suite = |batch: u32| {
+        let path = dir.path().join(format!("m{batch}.yaml"));
+        std::fs::write(
+            &path,
+            format!("version: 1\nname: m{batch}\ndefaults:\n  dataset: {{name: mnist, path: small-mnist}}\n  model: {{kind: cnn, channels: [4], hidden: [8]}}\n  lr: 0.05\n  epochs: 2\n  batch_size: {batch}\n  device: cpu\n"),
+        )
+        .unwrap();
+        path
+    };
+    // A batch larger than the 100 real examples is refused by validate.
+    let o = batchbench()
+        .arg("validate")
+        .arg(suite(200))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("batch size 200 is larger than the training set (100 examples of mnist)"),
+        "{err}"
+    );
+    let out = dir.path().join("r");
+    batchbench()
+        .args(["run", "-q", "--out"])
+        .arg(&out)
+        .arg(suite(25))
+        .assert()
+        .success();
+    let r = &records(&out)[0];
+    assert_eq!(r.status, RunStatus::Ok, "{:?}", r.reason);
+    assert_eq!(r.data.as_ref().unwrap().train_size, 100);
+    assert_eq!(r.spec.samples, 200, "2 epochs of the real 100 examples");
+    assert_eq!(r.summary.steps, Some(8));
+    assert_eq!(r.curve.last().unwrap().epoch, 2.0);
+}
+
+#[test]
+fn the_gpu_verification_script_works_on_the_cpu_and_leaves_three_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path().join("cwd");
+    let out = dir.path().join("evidence");
+    std::fs::create_dir_all(&cwd).unwrap();
+    let o = std::process::Command::new("bash")
+        .arg(manifest_dir().join("scripts/gpu-verify.sh"))
+        .current_dir(&cwd)
+        .env("DEVICE", "cpu")
+        .env("BATCHBENCH", assert_cmd::cargo::cargo_bin("batchbench"))
+        .env("VERIFY_OUT", &out)
+        .env("VERIFY_SECONDS", "300")
+        .env_remove("BATCHBENCH_FAULT")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stderr}");
+    let mut files: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(files, ["evidence.tar.gz", "summary.txt", "table.json"]);
+    assert_eq!(
+        std::fs::read_dir(&cwd).unwrap().count(),
+        0,
+        "nothing in the working directory"
+    );
+    let table: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("table.json")).unwrap()).unwrap();
+    let rows = table["burn"].as_array().unwrap();
+    let status = |step: &str| -> Vec<String> {
+        rows.iter()
+            .filter(|r| r["step"] == step)
+            .map(|r| r["status"].as_str().unwrap().to_string())
+            .collect()
+    };
+    for step in ["mlp-f32-cold", "mlp-f32-warm", "cnn-f32-cold"] {
+        assert_eq!(status(step), ["ok"], "{step}: {stderr}");
+    }
+    assert_eq!(status("oom"), ["oom"], "the oversized run is recorded oom");
+    let summary = std::fs::read_to_string(out.join("summary.txt")).unwrap();
+    assert!(summary.contains("mlp-f32-warm"), "{summary}");
 }

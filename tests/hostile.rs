@@ -58,17 +58,35 @@ fn every_hostile_record_file_is_read_safely() {
 }
 
 #[test]
-fn the_corpus_has_at_least_25_cases() {
-    let suites = std::fs::read_dir("tests/suites/invalid")
+fn every_corpus_case_is_checked_and_there_are_at_least_25() {
+    // Each invalid suite has its expected message; each hostile file is in its snapshot.
+    let suites: Vec<std::path::PathBuf> = std::fs::read_dir("tests/suites/invalid")
         .unwrap()
-        .filter(|e| {
-            e.as_ref()
-                .unwrap()
-                .path()
-                .extension()
-                .is_some_and(|x| x == "yaml")
-        })
-        .count();
-    let total = suites + corpus("idx").len() + corpus("records").len();
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    for s in &suites {
+        assert!(
+            s.with_extension("expected").exists(),
+            "{s:?} has no .expected"
+        );
+    }
+    for (kind, snapshot) in [
+        (
+            "idx",
+            "hostile__every_hostile_idx_file_is_a_clear_error.snap",
+        ),
+        (
+            "records",
+            "hostile__every_hostile_record_file_is_read_safely.snap",
+        ),
+    ] {
+        let text = std::fs::read_to_string(format!("tests/snapshots/{snapshot}")).unwrap();
+        for file in corpus(kind) {
+            let name = file.file_name().unwrap().to_string_lossy().into_owned();
+            assert!(text.contains(&name), "{name} is missing from {snapshot}");
+        }
+    }
+    let total = suites.len() + corpus("idx").len() + corpus("records").len();
     assert!(total >= 25, "{total}");
 }

@@ -169,6 +169,36 @@ fn ctrl_c_records_the_run_in_flight_as_interrupted_with_its_partial_curve() {
 }
 
 #[test]
+fn sigterm_and_sighup_stop_a_sweep_like_ctrl_c() {
+    // How Slurm (time limit, scancel) and Kubernetes (eviction) stop a job.
+    for signal in [libc::SIGTERM, libc::SIGHUP] {
+        let dir = tempfile::tempdir().unwrap();
+        let s = suite(dir.path(), 30, "1");
+        let out = dir.path().join("r");
+        let child = batchbench_process()
+            .args(["run", "-q", "--telemetry-ms", "0", "--out"])
+            .arg(&out)
+            .arg(&s)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(1500));
+        // SAFETY: signalling a child we started.
+        unsafe { libc::kill(child.id() as i32, signal) };
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(130), "signal {signal}: {stderr}");
+        assert!(stderr.contains("--resume"), "a resume hint: {stderr}");
+        let read = read_records(&out.join("runs.jsonl")).unwrap();
+        assert_eq!(read.records.len(), 1, "signal {signal}");
+        let r = &read.records[0];
+        assert_eq!(r.status, RunStatus::Interrupted, "signal {signal}");
+        assert!(r.curve.len() >= 2, "partial curve kept: {}", r.curve.len());
+    }
+}
+
+#[test]
 fn a_torn_last_line_is_reported_and_only_that_line_is_lost() {
     let dir = tempfile::tempdir().unwrap();
     let s = suite(dir.path(), 1, "16, 64");

@@ -53,7 +53,9 @@ fn check_html(html: &str) -> scraper::Html {
 #[test]
 fn html_parses_has_an_svg_per_chart_and_loads_nothing() {
     let out = tempfile::tempdir().unwrap();
-    let html_path = report::render_report(&[fixture()], &out.path().join("fixture"), &[]).unwrap();
+    let html_path = report::render_dirs(&[fixture()], &out.path().join("fixture"), &[])
+        .unwrap()
+        .html;
     let html = std::fs::read_to_string(&html_path).unwrap();
     let doc = check_html(&html);
     let figures = scraper::Selector::parse("figure.chart").unwrap();
@@ -92,7 +94,9 @@ fn hostile_names_are_escaped() {
         v["suite"] = "<script>alert(1)</script>".into();
         v["env"]["cpu"] = "<img src=x onerror=alert(2)>".into();
     });
-    let html_path = report::render_report(&[records], &dir.path().join("out"), &[]).unwrap();
+    let html_path = report::render_dirs(&[records], &dir.path().join("out"), &[])
+        .unwrap()
+        .html;
     let html = std::fs::read_to_string(html_path).unwrap();
     check_html(&html);
     assert!(!html.contains("<script>alert(1)"));

@@ -137,6 +137,40 @@ fn plan_lists_each_shard_and_shards_partition_the_suite() {
 }
 
 #[test]
+fn a_stepped_slurm_array_numbers_its_shards_in_order() {
+    // --array=0-4:2 runs tasks 0, 2 and 4: the last is shard 3 of 3, in the default
+    // folder results/<suite>/shard-3 below the working directory.
+    let dir = tempfile::tempdir().unwrap();
+    let s = suite(dir.path());
+    batchbench()
+        .current_dir(dir.path())
+        .env("SLURM_ARRAY_TASK_ID", "4")
+        .env("SLURM_ARRAY_TASK_MIN", "0")
+        .env("SLURM_ARRAY_TASK_STEP", "2")
+        .env("SLURM_ARRAY_TASK_COUNT", "3")
+        .args(["run", "-q"])
+        .arg(&s)
+        .assert()
+        .success();
+    let manifest =
+        std::fs::read_to_string(dir.path().join("results/shards/shard-3/manifest.json")).unwrap();
+    assert!(manifest.contains("\"shard\": \"3/3\""), "{manifest}");
+    // A task id outside the array's steps is one clear error.
+    let o = batchbench()
+        .current_dir(dir.path())
+        .env("SLURM_ARRAY_TASK_ID", "3")
+        .env("SLURM_ARRAY_TASK_MIN", "0")
+        .env("SLURM_ARRAY_TASK_STEP", "2")
+        .env("SLURM_ARRAY_TASK_COUNT", "3")
+        .args(["run", "-q"])
+        .arg(&s)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("is not in the array 0, 2, …"));
+}
+
+#[test]
 fn slurm_script_is_valid_bash() {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/slurm/batchbench-array.sbatch");
     let status = std::process::Command::new("bash")
@@ -147,7 +181,13 @@ fn slurm_script_is_valid_bash() {
     assert!(status.success());
     let text = std::fs::read_to_string(script).unwrap();
     assert!(text.contains("#SBATCH --array=") && text.contains("--gpus-per-task=1"));
-    assert!(text.contains("run \"$SUITE\" --device cuda --resume"));
+    assert!(text.contains("run \"$SUITE\" --device \"$DEVICE\" --resume"));
+    // A time limit or scancel sends SIGTERM ahead of the kill; requeues append.
+    assert!(text.contains("#SBATCH --signal=TERM@") && text.contains("--open-mode=append"));
+    assert!(
+        !text.contains("sed "),
+        "the suite's name comes from batchbench, not sed"
+    );
 }
 
 #[test]
@@ -185,4 +225,10 @@ fn kubernetes_manifest_is_an_indexed_job_with_matching_shards() {
         completions
     );
     assert_eq!(container["resources"]["limits"]["nvidia.com/gpu"], 1);
+    assert!(
+        spec["template"]["spec"]["terminationGracePeriodSeconds"]
+            .as_u64()
+            .unwrap()
+            >= 60
+    );
 }

@@ -134,7 +134,7 @@ fn probes_run_and_interpolation_endpoints_reproduce_the_recorded_losses() {
             "sharpness {big} at 1e-3, {small} at 5e-4"
         );
     }
-    let curves: Vec<batchbench::probe::interpolation::InterpolationCurve> =
+    let curves: Vec<batchbench::results::artifacts::InterpolationCurve> =
         serde_json::from_str(&std::fs::read_to_string(out.join("interpolation.json")).unwrap())
             .unwrap();
     assert_eq!(curves.len(), 1);

@@ -11,8 +11,13 @@ with batchbench's records:
   dense 128, 10), uniform +-1/sqrt(fan_in) initialization (PyTorch's default bounds);
 - optimizer: plain SGD, lr 0.01, mean cross-entropy;
 - timing: the first 10 steps are warm-up; steady-state samples/s over the rest of one
-  pass (at least 20 more steps); the loss is read back every 50 steps and at the end,
-  which synchronizes the device as batchbench does.
+  pass (at least 30 more steps); the loss is read back every 50 steps and at the end,
+  which synchronizes the device as batchbench does;
+- matmul precision, labelled on every row: on CUDA, Burn's f32 matmuls use TF32 tensor
+  cores when autotune picks such a kernel, while PyTorch's default is full f32. So on
+  CUDA PyTorch runs both ways (`--tf32 both`, the default there): `f32` with
+  `allow_tf32 = False` and `tf32` with `allow_tf32 = True`. Rows of different math
+  are never averaged together. On the CPU there is no TF32 (`f32` only).
 
 PyTorch is an optional dependency of this target only.
 """
@@ -37,14 +42,17 @@ def build(kind, torch):
     )
 
 
-def measure(torch, kind, batch, n, device, seed=0):
+def measure(torch, kind, batch, n, device, math, seed=0):
+    if device == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = math == "tf32"
+        torch.backends.cudnn.allow_tf32 = math == "tf32"
     torch.manual_seed(seed)
     x = torch.randn(n, 1, 28, 28, device=device)
     y = torch.randint(0, 10, (n,), device=device)
     model = build(kind, torch).to(device)
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
     loss_fn = torch.nn.CrossEntropyLoss()
-    steps = max(WARMUP + 20, n // batch)
+    steps = max(WARMUP + 30, n // batch)
     perm = torch.randperm(n, device=device)
     cursor = 0
     t0 = t_warm = None
@@ -66,7 +74,7 @@ def measure(torch, kind, batch, n, device, seed=0):
             loss.item()
             t_warm = time.perf_counter()
     end = time.perf_counter()
-    return {"model": kind, "batch_size": batch, "samples_per_s": (steps - WARMUP) * batch / (end - t_warm), "steps": steps}
+    return {"model": kind, "batch_size": batch, "math": math, "samples_per_s": (steps - WARMUP) * batch / (end - t_warm), "steps": steps}
 
 
 def main():
@@ -75,6 +83,7 @@ def main():
     ap.add_argument("--batch", type=int, nargs="+", default=[32, 256, 2048])
     ap.add_argument("--models", nargs="+", default=["mlp", "cnn"])
     ap.add_argument("--examples", type=int, default=60000, help="synthetic examples resident on the device")
+    ap.add_argument("--tf32", choices=["off", "on", "both"], help="matmul math on CUDA: full f32 (off), TF32 (on) or both (the default on CUDA)")
     ap.add_argument("--batchbench", help="batchbench runs.jsonl to compare with")
     ap.add_argument("--json", help="write PyTorch's figures here")
     args = ap.parse_args()
@@ -85,7 +94,11 @@ def main():
     device = "cuda" if args.device.startswith("cuda") else "cpu"
     if device == "cpu":
         torch.set_num_threads(int(os.environ.get("RAYON_NUM_THREADS", os.cpu_count())))
-    rows = [measure(torch, m, b, args.examples, device) for m in args.models for b in args.batch]
+    if device == "cpu":
+        maths = ["f32"]
+    else:
+        maths = {"off": ["f32"], "on": ["tf32"], "both": ["f32", "tf32"], None: ["f32", "tf32"]}[args.tf32]
+    rows = [measure(torch, m, b, args.examples, device, math) for m in args.models for b in args.batch for math in maths]
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"torch": torch.__version__, "threads": torch.get_num_threads(), "device": device, "rows": rows}, f, indent=1)
@@ -97,12 +110,12 @@ def main():
                 if r["status"] == "ok" and r["summary"].get("samples_per_s"):
                     burn.setdefault((r["spec"]["model"]["kind"], r["spec"]["batch_size"]), []).append(r["summary"]["samples_per_s"])
     print(f"PyTorch {torch.__version__} on {device} ({torch.get_num_threads()} threads) vs batchbench (Burn)")
-    print(f"{'model':<5} {'batch':>6} {'PyTorch samples/s':>18} {'Burn samples/s':>15} {'Burn / PyTorch':>15}")
+    print(f"{'model':<5} {'batch':>6} {'math':<5} {'PyTorch samples/s':>18} {'Burn samples/s':>15} {'Burn / PyTorch':>15}")
     for r in rows:
         b = burn.get((r["model"], r["batch_size"]))
         b = sum(b) / len(b) if b else None
         ratio = f"{b / r['samples_per_s']:.2f}x" if b else "-"
-        print(f"{r['model']:<5} {r['batch_size']:>6} {r['samples_per_s']:>18.0f} {b if b is None else round(b):>15} {ratio:>15}")
+        print(f"{r['model']:<5} {r['batch_size']:>6} {r['math']:<5} {r['samples_per_s']:>18.0f} {b if b is None else round(b):>15} {ratio:>15}")
 
 
 if __name__ == "__main__":

@@ -277,9 +277,37 @@ pub struct Comparison {
     pub only_new: Vec<String>,
     /// Counts by verdict.
     pub counts: BTreeMap<String, usize>,
+    /// Records read on each side (base, new).
+    pub records: (usize, usize),
 }
 
 impl Comparison {
+    /// Why a regression gate must fail even without a regression: a side with no
+    /// readable record, or configurations of the base missing from the new side
+    /// (missing results are a failure of a gate, never a pass).
+    pub fn gate_failure(&self) -> Option<String> {
+        let (b, n) = (&self.base_dir, &self.new_dir);
+        match self.records {
+            (0, _) => Some(format!(
+                "{b} holds no readable record, so nothing was compared"
+            )),
+            (_, 0) => Some(format!(
+                "{n} holds no readable record, so nothing was compared"
+            )),
+            _ if !self.only_base.is_empty() => Some(format!(
+                "{} configuration(s) of the base are missing from {n}: {}",
+                self.only_base.len(),
+                self.only_base
+                    .iter()
+                    .take(5)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )),
+            _ => None,
+        }
+    }
+
     /// Whether any metric regressed on the same testbed (across testbeds a worse
     /// figure is the hardware's, not a regression).
     pub fn has_regression(&self) -> bool {
@@ -364,7 +392,7 @@ pub fn compare(
             runs[0].suite,
             s.model_label(),
             s.batch_size,
-            crate::suite::spec::format_lr(s.lr)
+            crate::fmt::lr(s.lr)
         )
     };
     let testbeds =
@@ -459,6 +487,7 @@ pub fn compare(
         only_new: only(&gn, &gb),
         rows,
         counts,
+        records: (base.records.len(), new.records.len()),
     }
 }
 
@@ -469,35 +498,6 @@ fn verdict_label(verdict: Verdict, testbeds_differ: bool) -> String {
         (Verdict::Improved, true) => "B better".into(),
         (v, _) => format!("{v:?}").to_lowercase(),
     }
-}
-
-fn fmt_est(e: &Option<Estimate>, unit: &str) -> String {
-    match e {
-        None => "–".into(),
-        Some(e) => {
-            let v = |x: f64| {
-                if x.abs() >= 100.0 {
-                    format!("{x:.0}")
-                } else if x.abs() >= 1.0 {
-                    format!("{x:.2}")
-                } else {
-                    format!("{x:.4}")
-                }
-            };
-            match e.ci95 {
-                Some(h) => format!("{} ± {} {unit}", v(e.mean), v(h)),
-                None => format!("{} {unit}", v(e.mean)),
-            }
-            .trim_end()
-            .to_string()
-        }
-    }
-}
-
-fn change_text(r: &MetricComparison) -> String {
-    r.change_pct
-        .map(|c| format!("{}{c:.1}%", if c >= 0.0 { "+" } else { "" }))
-        .unwrap_or_else(|| "–".into())
 }
 
 impl Comparison {
@@ -535,9 +535,9 @@ impl Comparison {
                 [
                     r.config.clone(),
                     r.metric.clone(),
-                    fmt_est(&r.base, &r.unit),
-                    fmt_est(&r.new, &r.unit),
-                    change_text(r),
+                    crate::fmt::estimate(&r.base, &r.unit),
+                    crate::fmt::estimate(&r.new, &r.unit),
+                    crate::fmt::change(r.change_pct),
                     format!("{} ({})", r.label, r.note),
                 ]
             })
@@ -601,25 +601,25 @@ impl Comparison {
     pub fn markdown(&self) -> String {
         let mut md = String::from("## batchbench compare\n\n");
         for h in self.header() {
-            md += &format!("- {h}\n");
+            md += &format!("- {}\n", crate::fmt::md(&h));
         }
         md += "\n| configuration | metric | base | new | change | verdict |\n|---|---|---:|---:|---:|---|\n";
         for r in &self.rows {
             md += &format!(
                 "| {} | {} | {} | {} | {} | {} |\n",
-                r.config,
+                crate::fmt::md(&r.config),
                 r.metric,
-                fmt_est(&r.base, &r.unit),
-                fmt_est(&r.new, &r.unit),
-                change_text(r),
-                format!("**{}** ({})", r.label, r.note)
+                crate::fmt::estimate(&r.base, &r.unit),
+                crate::fmt::estimate(&r.new, &r.unit),
+                crate::fmt::change(r.change_pct),
+                format!("**{}** ({})", r.label, crate::fmt::md(&r.note))
             );
         }
         for c in &self.only_base {
-            md += &format!("\nOnly in base: {c}");
+            md += &format!("\nOnly in base: {}", crate::fmt::md(c));
         }
         for c in &self.only_new {
-            md += &format!("\nOnly in new: {c}");
+            md += &format!("\nOnly in new: {}", crate::fmt::md(c));
         }
         md += &format!(
             "\n\nChange is positive when better. A metric regresses when Welch's t-test over seeds gives p < {ALPHA} and the change exceeds {}%.\n",

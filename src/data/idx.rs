@@ -85,12 +85,64 @@ pub struct IdxArray {
     pub data: Vec<u8>,
 }
 
+/// The dimensions in an IDX file's header, reading only the header (through gzip
+/// when the file is compressed): cheap enough for `validate`.
+pub fn read_idx_dims(path: &Path) -> Result<Vec<usize>, IdxError> {
+    let io = |source| IdxError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let mut head = [0u8; 2];
+    let n = file.read(&mut head).map_err(io)?;
+    drop(file);
+    let file = std::fs::File::open(path).map_err(io)?;
+    let reader: Box<dyn Read> = if n == 2 && head == [0x1f, 0x8b] {
+        Box::new(flate2::read::GzDecoder::new(file))
+    } else {
+        Box::new(file)
+    };
+    // 4 magic bytes and at most 4 dimensions of 4 bytes each.
+    let mut header = Vec::with_capacity(20);
+    reader
+        .take(20)
+        .read_to_end(&mut header)
+        .map_err(|source| IdxError::Gzip {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    if header.len() < 4 || header[0] != 0 || header[1] != 0 {
+        return Err(IdxError::BadMagic {
+            path: path.to_path_buf(),
+            magic: header[..header.len().min(4)].to_vec(),
+        });
+    }
+    let ndims = header[3] as usize;
+    if ndims == 0 || ndims > 4 || header.len() < 4 + 4 * ndims {
+        return Err(IdxError::BadDims {
+            path: path.to_path_buf(),
+            dims: vec![],
+            why: format!("{ndims} dimensions in a header of {} bytes", header.len()),
+        });
+    }
+    Ok(header[4..4 + 4 * ndims]
+        .chunks_exact(4)
+        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize)
+        .collect())
+}
+
 /// Reads a raw or gzipped IDX file (gzip is detected by its magic bytes).
 pub fn read_idx(path: &Path) -> Result<IdxArray, IdxError> {
     let io = |source| IdxError::Io {
         path: path.to_path_buf(),
         source,
     };
+    let len = std::fs::metadata(path).map_err(io)?.len();
+    if len > MAX_IDX_BYTES {
+        return Err(IdxError::TooLarge {
+            path: path.to_path_buf(),
+        });
+    }
     let bytes = std::fs::read(path).map_err(io)?;
     parse_idx(path, &bytes)
 }

@@ -116,15 +116,38 @@ pub struct DataShape {
     pub classes: u64,
 }
 
-/// The shape of a (resolved) dataset spec, without reading IDX files.
-pub fn shape(spec: &DatasetSpec) -> Result<DataShape, String> {
+/// MNIST's and Fashion-MNIST's published sizes, assumed only where their files are
+/// not on this machine (a suite can be validated before the data is fetched).
+const IDX_CANONICAL: (u64, u64, u64, u64) = (60_000, 10_000, 28, 28);
+
+/// The shape of a (resolved) dataset spec, without loading the data. For IDX data the
+/// counts and image size come from the files' headers (a folder of MNIST-format files
+/// may hold any number of examples); only where the files are not found are the
+/// published sizes assumed. `suite_dir` anchors a relative `path`.
+pub fn shape(spec: &DatasetSpec, suite_dir: Option<&Path>) -> Result<DataShape, String> {
+    let idx = match spec.name {
+        DatasetName::Mnist | DatasetName::FashionMnist => idx_files_in_search(spec, suite_dir)
+            .map(|(_, files)| idx_header_shape(&files))
+            .transpose()?,
+        _ => None,
+    };
+    Ok(shape_with(spec, idx.unwrap_or(IDX_CANONICAL)))
+}
+
+/// The shape from the spec alone, with IDX datasets at their published sizes: the
+/// same on every machine (shards use it to split a sweep).
+pub fn published_shape(spec: &DatasetSpec) -> DataShape {
+    shape_with(spec, IDX_CANONICAL)
+}
+
+fn shape_with(spec: &DatasetSpec, (idx_train, idx_test, h, w): (u64, u64, u64, u64)) -> DataShape {
     let (train, test, image, features, classes) = match spec.name {
         DatasetName::Digits => {
             let (train, test) = digits::split_sizes(spec.test_fraction.unwrap_or(0.3));
             (train, test, Some([1, 8, 8]), 64, 10)
         }
         DatasetName::Mnist | DatasetName::FashionMnist => {
-            (60_000, 10_000, Some([1, 28, 28]), 784, 10)
+            (idx_train, idx_test, Some([1, h, w]), h * w, 10)
         }
         DatasetName::Synthetic => (
             spec.train_samples.unwrap_or(10_000),
@@ -136,13 +159,26 @@ pub fn shape(spec: &DatasetSpec) -> Result<DataShape, String> {
             spec.classes.unwrap_or(10),
         ),
     };
-    Ok(DataShape {
+    DataShape {
         train: spec.train_subset.map_or(train, |n| n.min(train)),
         test: spec.test_subset.map_or(test, |n| n.min(test)),
         features,
         image,
         classes,
-    })
+    }
+}
+
+/// (train count, test count, height, width) from the headers of the four IDX files.
+fn idx_header_shape(files: &[PathBuf]) -> Result<(u64, u64, u64, u64), String> {
+    let dims = |p: &PathBuf| idx::read_idx_dims(p).map_err(|e| e.to_string());
+    let (train_x, test_x) = (dims(&files[0])?, dims(&files[2])?);
+    match (&train_x[..], &test_x[..]) {
+        ([n, h, w], [m, _, _]) => Ok((*n as u64, *m as u64, *h as u64, *w as u64)),
+        _ => Err(format!(
+            "{}: expected 3 dimensions (count × height × width), found {train_x:?}",
+            files[0].display()
+        )),
+    }
 }
 
 /// Loads a (resolved) dataset spec; `suite_dir` anchors a relative `path`.
@@ -202,6 +238,16 @@ fn idx_files_in(dir: &Path) -> Option<Vec<PathBuf>> {
         .collect()
 }
 
+/// The first folder where batchbench looks for `spec` that holds all four IDX files.
+fn idx_files_in_search(
+    spec: &DatasetSpec,
+    suite_dir: Option<&Path>,
+) -> Option<(PathBuf, Vec<PathBuf>)> {
+    search_dirs(spec, suite_dir)
+        .into_iter()
+        .find_map(|d| idx_files_in(&d).map(|f| (d, f)))
+}
+
 /// The first folder in `dirs` holding all four IDX files, or an error that says
 /// where batchbench looked and how to get the dataset.
 fn find_idx_files(spec: &DatasetSpec, dirs: &[PathBuf]) -> anyhow::Result<(PathBuf, Vec<PathBuf>)> {
@@ -234,6 +280,13 @@ fn load_idx_dataset(spec: &DatasetSpec, suite_dir: Option<&Path>) -> anyhow::Res
     let mut hashes = Vec::new();
     let mut arrays = Vec::new();
     for path in &files {
+        // The size limit is checked on the file's metadata, before anything is read.
+        let len = std::fs::metadata(path)
+            .map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", path.display()))?
+            .len();
+        if len > idx::MAX_IDX_BYTES {
+            return Err(idx::IdxError::TooLarge { path: path.clone() }.into());
+        }
         let bytes = std::fs::read(path)
             .map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", path.display()))?;
         hashes.push(DataFile {

@@ -143,31 +143,12 @@ fn uniform_param<B: Backend, const D: usize>(
     Param::from_tensor(Tensor::from_data(TensorData::new(values, shape), device))
 }
 
-/// Number of trainable values of the model `spec` builds for `input`.
+/// Number of trainable values of the model `spec` builds for `input` (see
+/// [`ModelSpec::parameters`], which `validate` uses without Burn).
 pub fn parameter_count(spec: &ModelSpec, input: InputShape) -> u64 {
-    let mut count = 0usize;
-    let mut dense_in = input.features;
-    if spec.kind == ModelKind::Cnn
-        && let Some([mut c, mut h, mut w]) = input.image
-    {
-        let k = spec.kernel.unwrap_or(3) as usize;
-        for &out in spec.channels.iter().flatten() {
-            count += out as usize * c * k * k + out as usize;
-            (c, h, w) = (out as usize, h / 2, w / 2);
-        }
-        dense_in = c * h * w;
-    }
-    let hidden = match spec.kind {
-        ModelKind::Logreg => vec![],
-        _ => spec.hidden.clone().unwrap_or_default(),
-    };
-    for out in hidden
-        .into_iter()
-        .map(|h| h as usize)
-        .chain([input.classes])
-    {
-        count += dense_in * out + out;
-        dense_in = out;
-    }
-    count as u64
+    spec.parameters(
+        input.features as u64,
+        input.image.map(|[c, h, w]| [c as u64, h as u64, w as u64]),
+        input.classes as u64,
+    )
 }

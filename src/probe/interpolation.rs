@@ -8,82 +8,22 @@
 //! size whose runs kept their final weights (`probes: {interpolation: {}}`).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use anyhow::Context;
 use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
-use serde::{Deserialize, Serialize};
 
 use super::params;
 use crate::backend::{BackendTask, CpuBackend, dispatch};
 use crate::data::{self, Dataset};
 use crate::device::DeviceKind;
 use crate::model::{Classifier, InputShape};
+use crate::results::artifacts::{
+    INTERPOLATION_FILE, InterpolationCurve, load_weights, weights_path,
+};
 use crate::results::record::{RunRecord, RunStatus};
 use crate::results::store;
 use crate::train::{DeviceData, evaluate};
-
-/// The file written next to `runs.jsonl`.
-pub const INTERPOLATION_FILE: &str = "interpolation.json";
-/// The folder holding final weights, one `<key>.f32` file per run.
-pub const WEIGHTS_DIR: &str = "weights";
-
-/// One interpolation curve.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct InterpolationCurve {
-    /// The α = 0 run (smaller batch).
-    pub a_key: String,
-    /// The α = 1 run (larger batch).
-    pub b_key: String,
-    /// Batch size at α = 0.
-    pub a_batch: u64,
-    /// Batch size at α = 1.
-    pub b_batch: u64,
-    /// The seed both runs share.
-    pub seed: u64,
-    /// The configuration, as a label.
-    pub config: String,
-    /// α values.
-    pub alphas: Vec<f64>,
-    /// Mean cross-entropy on the fixed training subset.
-    pub train_loss: Vec<f64>,
-    /// Accuracy on the fixed training subset.
-    pub train_acc: Vec<f64>,
-    /// Mean cross-entropy on the test set.
-    pub test_loss: Vec<f64>,
-    /// Accuracy on the test set.
-    pub test_acc: Vec<f64>,
-}
-
-/// Path of a run's saved final weights.
-pub fn weights_path(dir: &Path, key: &str) -> PathBuf {
-    dir.join(WEIGHTS_DIR).join(format!("{key}.f32"))
-}
-
-/// Saves flat weights as little-endian f32.
-pub fn save_weights(path: &Path, w: &[f32]) -> anyhow::Result<()> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    let bytes: Vec<u8> = w.iter().flat_map(|v| v.to_le_bytes()).collect();
-    store::write_atomic(path, &bytes)
-}
-
-/// Reads flat weights written by [`save_weights`].
-pub fn load_weights(path: &Path) -> anyhow::Result<Vec<f32>> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    anyhow::ensure!(
-        bytes.len() % 4 == 0,
-        "{} is not a weights file (length {} is not a multiple of 4)",
-        path.display(),
-        bytes.len()
-    );
-    Ok(bytes
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect())
-}
 
 /// The pairs to interpolate: (smaller batch, larger batch) per family and seed.
 pub fn pairs(records: &[RunRecord], dir: &Path) -> Vec<(RunRecord, RunRecord)> {
@@ -96,17 +36,8 @@ pub fn pairs(records: &[RunRecord], dir: &Path) -> Vec<(RunRecord, RunRecord)> {
                 .is_some_and(|p| p.interpolation.is_some())
             && weights_path(dir, &r.key).exists()
     }) {
-        let mut family = r.spec.clone();
-        (
-            family.batch_size,
-            family.micro_batch_size,
-            family.lr,
-            family.seed,
-        ) = (0, 0, 0.0, 0);
-        (family.epochs, family.samples, family.eval_every) = (0.0, 0, 0.0);
-        family.batch_schedule = None;
         groups
-            .entry((family.key(), r.spec.seed))
+            .entry((r.spec.family_key(), r.spec.seed))
             .or_default()
             .push(r);
     }
@@ -205,8 +136,11 @@ pub fn interpolate_dir(
     let records = store::latest_per_key(read.records);
     let mut curves = Vec::new();
     let pairs = pairs(&records, dir);
-    if pairs.iter().any(|(a, _)| a.spec.device.starts_with("cuda")) {
-        crate::backend::configure_cubecl(&crate::runner::default_cache_dir());
+    if pairs
+        .iter()
+        .any(|(a, _)| matches!(a.spec.device.resolved(), Ok(DeviceKind::Cuda(_))))
+    {
+        crate::backend::configure_cubecl(&crate::backend::default_cache_dir());
     }
     for (a, b) in pairs {
         let points = a
@@ -228,11 +162,7 @@ pub fn interpolate_dir(
             data: &data,
             alphas,
         };
-        let kind: DeviceKind = a
-            .spec
-            .device
-            .parse()
-            .map_err(|e: String| anyhow::anyhow!(e))?;
+        let kind = a.spec.device.resolved().map_err(|e| anyhow::anyhow!(e))?;
         // Evaluate on the backend that trained the runs.
         let cpu = CpuBackend::from_recorded(&a.env.backend).unwrap_or_default();
         curves.push(dispatch(kind, a.spec.precision, cpu, task).map_err(|e| anyhow::anyhow!(e))??);

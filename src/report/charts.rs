@@ -299,33 +299,7 @@ pub fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
     within(&[1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0])
 }
 
-/// Tick labels: compact, with SI suffixes for large values.
-pub fn tick(v: f64) -> String {
-    let a = v.abs();
-    if a == 0.0 {
-        "0".into()
-    } else if a >= 1e6 {
-        trim(format!("{:.2}", v / 1e6)) + "M"
-    } else if a >= 1e4 {
-        trim(format!("{:.1}", v / 1e3)) + "k"
-    } else if a >= 100.0 {
-        format!("{v:.0}")
-    } else if a >= 1.0 {
-        trim(format!("{v:.2}"))
-    } else if a >= 0.01 {
-        trim(format!("{v:.3}"))
-    } else {
-        format!("{v:.0e}")
-    }
-}
-
-fn trim(s: String) -> String {
-    if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        s
-    }
-}
+pub use crate::fmt::tick;
 
 #[cfg(test)]
 mod tests {
@@ -375,13 +349,5 @@ mod tests {
             assert!((3..=10).contains(&t.len()), "{lo}..{hi}: {t:?}");
             assert!(t.iter().all(|v| *v >= lo && *v <= hi));
         }
-    }
-
-    #[test]
-    fn ticks_are_compact() {
-        assert_eq!(tick(1024.0), "1024");
-        assert_eq!(tick(60000.0), "60k");
-        assert_eq!(tick(0.5), "0.5");
-        assert_eq!(tick(2_500_000.0), "2.5M");
     }
 }

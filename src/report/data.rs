@@ -6,7 +6,8 @@ use serde::Serialize;
 
 use super::charts::{self, Chart, RenderedChart, Series};
 use crate::analysis::stats::Estimate;
-use crate::analysis::{self, ConfigSummary, Family, Finding, ResultSet, Study, secs};
+use crate::analysis::{self, ConfigSummary, Family, Finding, ResultSet, Study};
+use crate::fmt::{big, secs};
 use crate::results::record::RunRecord;
 
 /// A table cell: display text and a numeric sort key.
@@ -165,16 +166,6 @@ fn est_cell(e: Option<Estimate>, scale: f64, digits: usize, unit: &str) -> Cell 
                 sort: Some(m),
             }
         }
-    }
-}
-
-fn big(v: f64) -> String {
-    if v >= 1e6 {
-        format!("{:.2}M", v / 1e6)
-    } else if v >= 1e4 {
-        format!("{:.1}k", v / 1e3)
-    } else {
-        format!("{v:.0}")
     }
 }
 
@@ -404,7 +395,7 @@ fn summary_table(study: &Study) -> Table {
             true,
         ),
         Box::new(|c| Cell {
-            text: crate::suite::spec::format_lr(c.lr),
+            text: crate::fmt::lr(c.lr),
             sort: Some(c.lr),
         }),
     ));
@@ -508,15 +499,33 @@ fn summary_table(study: &Study) -> Table {
         ),
         Box::new(|c| est_cell(c.warmup_s, 1.0, 3, "")),
     ));
+    if any(&|c| c.cold_start_s.is_some_and(|e| e.mean >= 1.0)) {
+        columns.push((
+            col(
+                "Cold start s",
+                "Warm-up seconds beyond what the same steps take at steady speed: kernel compilation and autotuning on CUDA",
+                true,
+            ),
+            Box::new(|c| est_cell(c.cold_start_s, 1.0, 1, "")),
+        ));
+    }
     let mut hidden = Vec::new();
     if any(&|c| c.gpu_util.is_some()) {
         columns.push((
             col(
                 "GPU util %",
-                "Mean GPU utilization during training (NVML)",
+                "Mean GPU utilization during training, warm-up included (NVML)",
                 true,
             ),
             Box::new(|c| est_cell(c.gpu_util, 1.0, 0, "")),
+        ));
+        columns.push((
+            col(
+                "Steady GPU util %",
+                "Mean GPU utilization after the warm-up steps (NVML)",
+                true,
+            ),
+            Box::new(|c| est_cell(c.gpu_util_steady, 1.0, 0, "")),
         ));
         columns.push((
             col(
@@ -1049,8 +1058,8 @@ fn hardware_group(study: &Study, sets: &[ResultSet]) -> ChartGroup {
             "GPU utilization vs batch size",
             "GPU utilization (%)",
             false,
-            &|c| c.gpu_util,
-            "NVML's utilization (percent of time a kernel ran), mean over training.",
+            &|c| c.gpu_util_steady.or(c.gpu_util),
+            "NVML's utilization (percent of time a kernel ran), mean over training after the warm-up steps.",
         ));
         list.push(per_batch("Peak GPU memory vs batch size", "device memory in use (MiB)", false, &|c| c.gpu_mem_peak_mib.map(|v| Estimate { mean: v, ci95: None, std: None, n: 1, min: v, max: v }), "Largest peak over the configuration's runs; each run has its own process, so peaks are per run."));
     } else {
@@ -1059,7 +1068,7 @@ fn hardware_group(study: &Study, sets: &[ResultSet]) -> ChartGroup {
             "process CPU (% of all cores)",
             false,
             &|c| c.cpu_util,
-            "sysinfo's process CPU use during training, mean over samples.",
+            "The worker's CPU time over wall time during training (from the kernel's per-process counters), mean over samples.",
         ));
     }
     // Utilization over time for the smallest and largest batch of the first family (seed order first).

@@ -246,13 +246,14 @@ impl Exporter for MarkdownExporter {
     }
     fn render(&self, report: &ReportData) -> anyhow::Result<Vec<u8>> {
         let mut md = String::new();
-        writeln!(md, "## {}\n", report.title)?;
+        let esc = crate::fmt::md;
+        writeln!(md, "## {}\n", esc(&report.title))?;
         for t in &report.testbeds {
-            writeln!(md, "Testbed: {t}  ")?;
+            writeln!(md, "Testbed: {}  ", esc(t))?;
         }
         writeln!(md)?;
         for f in &report.findings {
-            writeln!(md, "- **{}.** {}", f.title, f.text)?;
+            writeln!(md, "- **{}.** {}", esc(&f.title), esc(&f.text))?;
         }
         writeln!(md)?;
         let cols = &report.table.columns;
@@ -277,7 +278,7 @@ impl Exporter for MarkdownExporter {
                 md,
                 "| {} |",
                 row.iter()
-                    .map(|c| c.text.replace('|', "\\|"))
+                    .map(|c| esc(&c.text))
                     .collect::<Vec<_>>()
                     .join(" | ")
             )?;

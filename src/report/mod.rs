@@ -19,16 +19,25 @@ use anyhow::Context;
 pub use data::{ReportData, build_report};
 pub use export::{Exporter, exporters, render_page, write_index};
 
-use crate::analysis::{self, ResultSet};
+use crate::analysis::ResultSet;
 
-/// Loads result folders, analyses them and writes every export into `out`; then
-/// refreshes the list of reports in `out`'s parent folder. Returns the HTML path.
-pub fn render_report(dirs: &[PathBuf], out: &Path, command: &[String]) -> anyhow::Result<PathBuf> {
-    let sets: Vec<ResultSet> = analysis::load_all(dirs)?;
-    for s in &sets {
-        for w in &s.warnings {
-            eprintln!("warning: {w}");
-        }
+/// What [`render_report`] wrote.
+#[derive(Debug)]
+pub struct Rendered {
+    /// The HTML page.
+    pub html: PathBuf,
+    /// Lines of the record files that could not be read (shown in the report too).
+    pub warnings: Vec<String>,
+}
+
+/// Analyses labelled result sets and writes every export into `out`; then refreshes
+/// the list of reports in `out`'s parent folder.
+pub fn render_report(
+    sets: &[ResultSet],
+    out: &Path,
+    command: &[String],
+) -> anyhow::Result<Rendered> {
+    for s in sets {
         if s.records.is_empty() {
             anyhow::bail!(
                 "{} holds no readable records; run the suite first",
@@ -36,12 +45,21 @@ pub fn render_report(dirs: &[PathBuf], out: &Path, command: &[String]) -> anyhow
             );
         }
     }
-    let report = build_report(&sets, command);
+    let report = build_report(sets, command);
     write_report(&report, out)?;
     if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
         write_index(parent)?;
     }
-    Ok(out.join("index.html"))
+    Ok(Rendered {
+        html: out.join("index.html"),
+        warnings: report.warnings.clone(),
+    })
+}
+
+/// Loads result folders (labelled by what differs) and renders them (see
+/// [`render_report`]).
+pub fn render_dirs(dirs: &[PathBuf], out: &Path, command: &[String]) -> anyhow::Result<Rendered> {
+    render_report(&crate::analysis::load_all(dirs)?, out, command)
 }
 
 /// Writes every exporter's file into `out`.

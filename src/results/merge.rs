@@ -28,6 +28,8 @@ pub struct MergeOutcome {
     pub conflicts: Vec<String>,
     /// Planned runs no folder holds (labels).
     pub gaps: Vec<String>,
+    /// Lines of the shards' record files that could not be read.
+    pub warnings: Vec<String>,
 }
 
 impl MergeOutcome {
@@ -62,6 +64,7 @@ pub fn merge(dirs: &[PathBuf], out: &Path, command: &[String]) -> anyhow::Result
     }
     let mut manifests: Vec<(PathBuf, Manifest)> = Vec::new();
     let mut records: Vec<(PathBuf, RunRecord)> = Vec::new();
+    let mut warnings = Vec::new();
     for dir in dirs {
         let manifest = Store::read_manifest(dir)?.with_context(|| {
             format!(
@@ -70,9 +73,7 @@ pub fn merge(dirs: &[PathBuf], out: &Path, command: &[String]) -> anyhow::Result
             )
         })?;
         let read = store::read_records(&dir.join(store::RUNS_FILE))?;
-        for w in &read.warnings {
-            eprintln!("warning: {w}");
-        }
+        warnings.extend(read.warnings);
         records.extend(
             store::latest_per_key(read.records)
                 .into_iter()
@@ -87,8 +88,8 @@ pub fn merge(dirs: &[PathBuf], out: &Path, command: &[String]) -> anyhow::Result
                 "{} was run from a different suite than {} (suite SHA-256 {} vs {}); only shards of one suite can be merged",
                 dir.display(),
                 first_dir.display(),
-                &m.suite_sha256[..12],
-                &first.suite_sha256[..12]
+                crate::fmt::short_hash(&m.suite_sha256),
+                crate::fmt::short_hash(&first.suite_sha256)
             );
         }
     }
@@ -101,7 +102,10 @@ pub fn merge(dirs: &[PathBuf], out: &Path, command: &[String]) -> anyhow::Result
         );
     }
 
-    let mut outcome = MergeOutcome::default();
+    let mut outcome = MergeOutcome {
+        warnings,
+        ..MergeOutcome::default()
+    };
     let mut kept: Vec<RunRecord> = Vec::new();
     let mut seen: HashMap<String, (usize, PathBuf)> = HashMap::new();
     for (dir, r) in records {

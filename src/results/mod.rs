@@ -1,6 +1,7 @@
 //! Run records and where they are kept: the record type ([`record`]), the
 //! environment fingerprint ([`env`]) and the JSONL store ([`store`]).
 
+pub mod artifacts;
 pub mod env;
 pub mod merge;
 pub mod record;

@@ -1,6 +1,6 @@
 //! `RunRecord`: what one run measured, one JSON object per line of `runs.jsonl`.
 //!
-//! The field names are a contract (DESIGN.md): reports, `compare`, `merge` and other
+//! The field names are a contract (ARCHITECTURE.md): reports, `compare`, `merge` and other
 //! people's scripts read them. New fields may be added; existing ones keep their
 //! meaning. Unmeasured or unreached values are `null`, never a guess.
 
@@ -140,8 +140,15 @@ pub struct Summary {
     /// Seconds until the end of the first `warmup_steps` steps (kernel compilation,
     /// autotuning, allocator growth).
     pub warmup_s: Option<f64>,
+    /// Warm-up seconds beyond what the same steps take at steady-state speed: the
+    /// cold-start cost (on CUDA, kernel compilation and autotuning).
+    #[serde(default)]
+    pub cold_start_s: Option<f64>,
     /// Steps counted as warm-up.
     pub warmup_steps: Option<u64>,
+    /// Kernels compiled during the run (CUDA; 0 when every kernel came from the cache).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernels_compiled: Option<u64>,
     /// Total training seconds (evaluation excluded).
     pub train_s: Option<f64>,
     /// Total seconds spent evaluating.
@@ -227,9 +234,41 @@ pub struct RunRecord {
     /// Set when the run diverged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub divergence: Option<Divergence>,
+    /// For a run that did not end `ok`: the last lines the worker wrote to stderr
+    /// (library warnings, the panic and its cause), so the reason can be checked.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stderr_tail: Vec<String>,
 }
 
 impl RunRecord {
+    /// The record of `spec` run in `env`, started at `started_at` (RFC 3339): status
+    /// `ok` and nothing measured yet; whoever ran it fills in the rest. The one place
+    /// a record's identity (schema, keys, suite) is derived from its spec.
+    pub fn new(spec: RunSpec, env: Environment, started_at: String) -> RunRecord {
+        RunRecord {
+            schema: RECORD_SCHEMA,
+            key: spec.key(),
+            config_key: spec.config_key(),
+            suite: spec.suite.clone(),
+            status: RunStatus::Ok,
+            reason: None,
+            finished_at: started_at.clone(),
+            started_at,
+            summary: Summary {
+                target_acc: spec.target_accuracy,
+                ..Summary::default()
+            },
+            spec,
+            env,
+            data: None,
+            curve: Vec::new(),
+            telemetry: TelemetryReport::default(),
+            probes: Default::default(),
+            divergence: None,
+            stderr_tail: Vec::new(),
+        }
+    }
+
     /// A short label for tables and charts.
     pub fn label(&self) -> String {
         self.spec.label()

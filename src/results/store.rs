@@ -60,32 +60,56 @@ pub struct ReadRecords {
     pub warnings: Vec<String>,
 }
 
-/// Reads a `runs.jsonl`. Unparsable lines are skipped with a warning naming the line;
-/// a record from a newer schema is an error (this build would misread it).
+/// Reads a `runs.jsonl`. Lines are taken as bytes: a line that is not UTF-8 text (a
+/// write torn inside a multi-byte character), not JSON or not a record is skipped with
+/// a warning naming it, and every other line is kept. A record from a newer schema is
+/// an error (this build would misread it).
 pub fn read_records(path: &Path) -> anyhow::Result<ReadRecords> {
-    let mut text = String::new();
+    let mut bytes = Vec::new();
     File::open(path)
         .with_context(|| format!("cannot open {}", path.display()))?
-        .read_to_string(&mut text)
-        .with_context(|| format!("{} is not UTF-8 text", path.display()))?;
-    parse_records(path, &text)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    parse_record_bytes(path, &bytes)
 }
 
 /// Parses the text of a `runs.jsonl` (see [`read_records`]).
 pub fn parse_records(path: &Path, text: &str) -> anyhow::Result<ReadRecords> {
+    parse_record_bytes(path, text.as_bytes())
+}
+
+/// Parses the bytes of a `runs.jsonl` (see [`read_records`]).
+pub fn parse_record_bytes(path: &Path, bytes: &[u8]) -> anyhow::Result<ReadRecords> {
     let mut out = ReadRecords::default();
-    let torn_tail = !text.is_empty() && !text.ends_with('\n');
-    let lines: Vec<&str> = text.split('\n').collect();
+    let torn_tail = !bytes.is_empty() && !bytes.ends_with(b"\n");
+    let lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
     let last_index = lines.len().saturating_sub(1);
-    for (i, line) in lines.iter().enumerate() {
+    for (i, raw) in lines.iter().enumerate() {
         let n = i + 1;
+        let torn = torn_tail && i == last_index;
+        let line = match std::str::from_utf8(raw) {
+            Ok(l) => l,
+            Err(e) => {
+                let what = if torn {
+                    "is an incomplete last line (the writer was interrupted mid-write)"
+                } else {
+                    "is not UTF-8 text"
+                };
+                out.warnings.push(format!(
+                    "{}:{n}: {what}; skipped (invalid byte at column {})",
+                    path.display(),
+                    e.valid_up_to() + 1
+                ));
+                continue;
+            }
+        };
         if line.trim().is_empty() {
             continue;
         }
         let value: serde_json::Value = match serde_json::from_str(line) {
             Ok(v) => v,
             Err(e) => {
-                let what = if torn_tail && i == last_index {
+                let what = if torn {
                     "is an incomplete last line (the writer was interrupted mid-write)"
                 } else {
                     "is not valid JSON"
@@ -281,6 +305,37 @@ mod tests {
             read.warnings[0].contains("runs.jsonl:2: is an incomplete last line"),
             "{}",
             read.warnings[0]
+        );
+    }
+
+    #[test]
+    fn a_line_torn_inside_a_multibyte_character_loses_only_itself() {
+        let mut r = record_for_tests("a", 0.9);
+        r.spec.suite = "études".into();
+        let good = serde_json::to_string(&r).unwrap() + "\n";
+        let mut bytes = (good.clone() + &good).into_bytes();
+        let line = serde_json::to_string(&r).unwrap().into_bytes();
+        // Cut the third record inside the two-byte "é".
+        let cut = line.windows(2).position(|w| w == "é".as_bytes()).unwrap() + 1;
+        bytes.extend_from_slice(&line[..cut]);
+        let read = parse_record_bytes(Path::new("runs.jsonl"), &bytes).unwrap();
+        assert_eq!(read.records.len(), 2);
+        assert_eq!(read.warnings.len(), 1);
+        assert!(
+            read.warnings[0].contains("runs.jsonl:3: is an incomplete last line"),
+            "{}",
+            read.warnings[0]
+        );
+        // Mid-file too: a bad line is skipped, the lines after it are kept.
+        let mut mid = line[..cut].to_vec();
+        mid.push(b'\n');
+        mid.extend_from_slice(good.as_bytes());
+        let read = parse_record_bytes(Path::new("r"), &mid).unwrap();
+        assert_eq!(read.records.len(), 1);
+        assert!(
+            read.warnings[0].contains("r:1: is not UTF-8 text"),
+            "{:?}",
+            read.warnings
         );
     }
 

@@ -10,17 +10,17 @@
 //! size that fitted (memory use varies between runs: allocator state, other
 //! processes on a shared GPU).
 
-use std::path::Path;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::process::{Interrupts, run_worker};
+use super::monitor::Telemetry;
+use super::process::{Interrupts, Limits, run_worker};
 use super::worker::{WorkerEvent, WorkerJob};
 use crate::backend::{CpuBackend, backend_name};
 use crate::device::{self, DeviceKind};
 use crate::results::Environment;
-use crate::results::record::RunStatus;
+use crate::results::record::{RunRecord, RunStatus};
 use crate::suite::RunSpec;
 
 /// One try.
@@ -66,7 +66,100 @@ pub struct SearchOptions {
     pub steps: u64,
     /// Per-try time limit.
     pub timeout: Duration,
-    /// CubeCL cache folder.
+}
+
+/// Short runs of a configuration at chosen batch sizes, each in its own worker (what
+/// `max-batch` and `warm` are made of): a few optimizer steps and one evaluation.
+pub struct ShortRuns<'a> {
+    base: &'a RunSpec,
+    train_size: u64,
+    steps: u64,
+    timeout: Duration,
+    job: WorkerJob,
+    env: Environment,
+    extra_env: Vec<(String, String)>,
+    kind: DeviceKind,
+}
+
+impl<'a> ShortRuns<'a> {
+    /// Prepares short runs of `base` (device resolved) of `steps` steps each.
+    pub fn new(
+        base: &'a RunSpec,
+        train_size: u64,
+        steps: u64,
+        timeout: Duration,
+        context: &SweepContext,
+    ) -> anyhow::Result<Self> {
+        let kind = base.device.resolved().map_err(|e| anyhow::anyhow!(e))?;
+        let extra_env = match kind {
+            DeviceKind::Cuda(_) => device::probe_cuda()
+                .map(|p| device::worker_env(&p))
+                .unwrap_or_default(),
+            DeviceKind::Cpu => vec![],
+        };
+        Ok(ShortRuns {
+            base,
+            train_size,
+            steps,
+            timeout,
+            job: WorkerJob {
+                spec: base.clone(),
+                suite_sha256: context.suite_sha256.clone(),
+                suite_dir: context.suite_dir.clone(),
+                command: std::env::args().collect(),
+                cache_dir: context.cache_dir.clone(),
+                results_dir: None,
+                cpu_backend: CpuBackend::default(),
+            },
+            env: Environment::capture(&kind.to_string(), backend_name(kind, CpuBackend::default())),
+            extra_env,
+            kind,
+        })
+    }
+
+    /// The spec of the short run at batch `b`: `steps` steps of `b` examples, no
+    /// accumulation or batch schedule, one evaluation at the end, no probes.
+    pub fn spec_at(&self, b: u64) -> RunSpec {
+        let mut spec = self.base.clone();
+        spec.batch_size = b;
+        spec.accumulate = 1;
+        spec.micro_batch_size = b;
+        spec.batch_schedule = None;
+        spec.samples = b * self.steps;
+        spec.epochs = spec.samples as f64 / self.train_size as f64;
+        spec.eval_every = 1e9;
+        spec.probes = None;
+        spec
+    }
+
+    /// Runs the short run at batch `b` in a worker and returns its record.
+    pub fn run(&mut self, b: u64, interrupts: &Interrupts) -> anyhow::Result<RunRecord> {
+        self.job.spec = self.spec_at(b);
+        run_worker(
+            &self.job,
+            Limits {
+                // The first CUDA try compiles every kernel; the limit covers it all.
+                warmup: Some(self.timeout),
+                run: Some(self.timeout),
+                budget: None,
+            },
+            Telemetry::prepare(self.kind, Duration::from_millis(50)),
+            &self.env,
+            &self.extra_env,
+            interrupts,
+            &mut |_: &WorkerEvent| {},
+        )
+    }
+}
+
+/// What short runs need from the sweep they belong to.
+#[derive(Clone, Debug)]
+pub struct SweepContext {
+    /// SHA-256 of the suite, for the records.
+    pub suite_sha256: String,
+    /// Folder of the suite file.
+    pub suite_dir: Option<std::path::PathBuf>,
+    /// CubeCL's cache folder.
     pub cache_dir: std::path::PathBuf,
 }
 
@@ -76,51 +169,14 @@ pub fn search(
     base: &RunSpec,
     train_size: u64,
     opts: &SearchOptions,
-    suite_sha256: &str,
-    suite_dir: Option<&Path>,
+    context: &SweepContext,
     interrupts: &Interrupts,
     log: &mut dyn FnMut(&Try),
 ) -> anyhow::Result<MaxBatch> {
-    let kind: DeviceKind = base
-        .device
-        .parse()
-        .map_err(|e: String| anyhow::anyhow!(e))?;
-    let extra_env = match kind {
-        DeviceKind::Cuda(_) => device::probe_cuda()
-            .map(|p| device::worker_env(&p))
-            .unwrap_or_default(),
-        DeviceKind::Cpu => vec![],
-    };
-    let env = Environment::capture(&base.device, backend_name(kind, CpuBackend::default()));
+    let mut runs = ShortRuns::new(base, train_size, opts.steps, opts.timeout, context)?;
     let mut tries: Vec<Try> = Vec::new();
     let mut attempt = |b: u64| -> anyhow::Result<Try> {
-        let mut spec = base.clone();
-        spec.batch_size = b;
-        spec.accumulate = 1;
-        spec.micro_batch_size = b;
-        spec.batch_schedule = None;
-        spec.samples = b * opts.steps;
-        spec.epochs = spec.samples as f64 / train_size as f64;
-        spec.eval_every = 1e9;
-        spec.probes = None;
-        let job = WorkerJob {
-            spec,
-            suite_sha256: suite_sha256.to_string(),
-            suite_dir: suite_dir.map(Path::to_path_buf),
-            command: std::env::args().collect(),
-            telemetry_interval_ms: 50,
-            cache_dir: opts.cache_dir.clone(),
-            results_dir: None,
-            cpu_backend: CpuBackend::default(),
-        };
-        let record = run_worker(
-            &job,
-            Some(opts.timeout),
-            &env,
-            &extra_env,
-            interrupts,
-            &mut |_: &WorkerEvent| {},
-        )?;
+        let record = runs.run(b, interrupts)?;
         match record.status {
             RunStatus::Ok | RunStatus::Oom | RunStatus::Diverged => {}
             other => anyhow::bail!(
@@ -206,7 +262,7 @@ pub fn search(
             base.dataset.name,
             base.precision.as_str()
         ),
-        device: base.device.clone(),
+        device: base.device.to_string(),
         largest_fit: lo,
         first_oom: hi,
         limit,

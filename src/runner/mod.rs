@@ -1,14 +1,19 @@
 //! Sweeps: expand a suite, resolve devices, run every run (each in its own worker
 //! process by default), append each record as it finishes.
 //!
-//! Process isolation (DESIGN.md): an out-of-memory error at a large batch, a crash or
+//! Process isolation (ARCHITECTURE.md): an out-of-memory error at a large batch, a crash or
 //! a time-out ends that run with a status and the sweep goes on; GPU memory is fully
 //! returned between runs, so each run's peak memory is its own.
 
+pub mod failure;
 pub mod max_batch;
+pub mod monitor;
+pub mod observer;
 pub mod process;
 pub mod shard;
+pub mod warm;
 pub mod worker;
+mod worker_log;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -17,16 +22,17 @@ use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::backend::CpuBackend;
 use crate::device::{self, CudaProbe, DeviceKind};
 use crate::results::Environment;
-use crate::results::record::{RunRecord, RunStatus};
+use crate::results::record::RunStatus;
 use crate::results::store::{self, Manifest, Store};
 use crate::suite::{DeviceRequest, RunSpec, Suite};
-use process::Interrupts;
-use shard::Shard;
+use monitor::Telemetry;
+use observer::SweepObserver;
+use process::{Interrupts, Limits};
+use shard::{Shard, estimated_cost};
 use worker::{WorkerEvent, WorkerJob};
 
 /// How to run a sweep.
@@ -52,8 +58,6 @@ pub struct SweepOptions {
     pub cache_dir: PathBuf,
     /// The command line, for the records.
     pub command: Vec<String>,
-    /// Show a progress bar.
-    pub progress: bool,
     /// The backend for CPU runs.
     pub cpu_backend: CpuBackend,
 }
@@ -80,19 +84,6 @@ impl SweepOutcome {
     }
 }
 
-/// The default CubeCL cache folder: `$BATCHBENCH_CACHE`, else the user cache folder
-/// (`~/.cache/batchbench/cubecl`).
-pub fn default_cache_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("BATCHBENCH_CACHE") {
-        return PathBuf::from(dir).join("cubecl");
-    }
-    let home_cache = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .unwrap_or_else(std::env::temp_dir);
-    home_cache.join("batchbench").join("cubecl")
-}
-
 /// Resolves every run's device (probing CUDA once per request) before anything runs.
 pub fn resolve_devices(
     specs: &mut [RunSpec],
@@ -101,13 +92,7 @@ pub fn resolve_devices(
     let mut resolved: HashMap<DeviceRequest, (DeviceKind, Option<CudaProbe>)> = HashMap::new();
     let mut used = HashMap::new();
     for spec in specs.iter_mut() {
-        let request = match override_device {
-            Some(d) => d,
-            None => spec
-                .device
-                .parse()
-                .map_err(|e: String| anyhow::anyhow!("{e}"))?,
-        };
+        let request = override_device.unwrap_or(spec.device);
         if !resolved.contains_key(&request) {
             let r = device::resolve(request).map_err(|e| anyhow::anyhow!("{e}"))?;
             resolved.insert(request, r);
@@ -120,17 +105,18 @@ pub fn resolve_devices(
                 spec.precision.as_str()
             );
         }
-        spec.device = kind.to_string();
+        spec.device = kind.into();
         used.insert(kind, probe);
     }
     Ok(used)
 }
 
-/// Runs a suite into `opts.out`.
+/// Runs a suite into `opts.out`, telling `observer` what happens.
 pub fn run_suite(
     suite: &Suite,
     opts: &SweepOptions,
     interrupts: &Interrupts,
+    observer: &mut dyn SweepObserver,
 ) -> anyhow::Result<SweepOutcome> {
     let mut specs = suite.expand().map_err(|e| anyhow::anyhow!("{e}"))?;
     if let Some(shard) = opts.shard {
@@ -151,7 +137,7 @@ pub fn run_suite(
     let old_manifest = Store::read_manifest(&opts.out)?;
     if let Some(prev) = &previous {
         for w in &prev.warnings {
-            eprintln!("warning: {w}");
+            observer.warning(w);
         }
         if opts.fresh {
             drop(store);
@@ -159,7 +145,10 @@ pub fn run_suite(
             let aside = opts.out.join(format!("runs-{stamp}.jsonl"));
             std::fs::rename(&runs_path, &aside)
                 .with_context(|| format!("cannot move {} aside", runs_path.display()))?;
-            eprintln!("moved the previous records to {}", aside.display());
+            observer.note(&format!(
+                "moved the previous records to {}",
+                aside.display()
+            ));
             store = Store::open(&opts.out)?;
         } else if opts.resume {
             done = prev
@@ -171,12 +160,12 @@ pub fn run_suite(
             if let Some(m) = &old_manifest
                 && m.suite_sha256 != suite.sha256
             {
-                eprintln!(
+                observer.note(&format!(
                     "note: {} changed since these records were written (suite hash {} → {}). Runs are matched by their key, a hash of the run's full configuration: unchanged runs keep their records, new or changed ones run now.",
                     suite.path.display(),
-                    &m.suite_sha256[..12],
-                    &suite.sha256[..12]
-                );
+                    crate::fmt::short_hash(&m.suite_sha256),
+                    crate::fmt::short_hash(&suite.sha256)
+                ));
             }
         } else if !prev.records.is_empty() {
             bail!(
@@ -223,29 +212,16 @@ pub fn run_suite(
         ..SweepOutcome::default()
     };
     if outcome.skipped > 0 {
-        eprintln!(
+        observer.note(&format!(
             "resuming: {} of {} runs already have final records",
             outcome.skipped, manifest.runs_planned
-        );
+        ));
     }
-
-    let bar = if opts.progress {
-        let bar = ProgressBar::new(todo.len() as u64);
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{prefix:.bold} [{bar:30}] {pos}/{len} runs, {elapsed} elapsed, ETA {eta}  {msg}",
-            )
-            .expect("valid template")
-            .progress_chars("=> "),
-        );
-        bar.set_prefix(suite.name().to_string());
-        bar
-    } else {
-        ProgressBar::hidden()
-    };
+    let costs: Vec<f64> = todo.iter().map(estimated_cost).collect();
+    observer.sweep_started(suite.name(), todo.len(), costs.iter().sum());
 
     let suite_dir = suite.path.parent().map(Path::to_path_buf);
-    let mut env_cache: HashMap<String, Environment> = HashMap::new();
+    let mut env_cache: HashMap<DeviceKind, Environment> = HashMap::new();
     let sweep_started = Instant::now();
     let total = todo.len();
     for (i, spec) in todo.into_iter().enumerate() {
@@ -258,17 +234,14 @@ pub fn run_suite(
             .budget
             .map(|b| b.saturating_sub(sweep_started.elapsed()));
         if remaining_budget == Some(Duration::ZERO) {
-            eprintln!(
+            observer.note(&format!(
                 "the sweep's time budget is spent; {} run(s) not started (rerun with --resume to continue)",
                 total - i
-            );
+            ));
             outcome.not_started = total - i;
             break;
         }
-        let kind: DeviceKind = spec
-            .device
-            .parse()
-            .map_err(|e: String| anyhow::anyhow!(e))?;
+        let kind = spec.device.resolved().map_err(|e| anyhow::anyhow!(e))?;
         let extra_env = probes
             .get(&kind)
             .and_then(|p| p.as_ref())
@@ -279,60 +252,78 @@ pub fn run_suite(
             suite_sha256: suite.sha256.clone(),
             suite_dir: suite_dir.clone(),
             command: opts.command.clone(),
-            telemetry_interval_ms: opts.telemetry_interval.as_millis() as u64,
             cache_dir: opts.cache_dir.clone(),
             results_dir: Some(opts.out.clone()),
             cpu_backend: opts.cpu_backend,
         };
         let label = spec.label();
-        bar.set_message(label.clone());
-        let timeout = match (
-            spec.timeout_s.map(Duration::from_secs_f64),
-            remaining_budget,
-        ) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
+        observer.run_started(i + 1, &label);
+        let limits = Limits {
+            warmup: spec.warmup_timeout_s.map(Duration::from_secs_f64),
+            run: spec.timeout_s.map(Duration::from_secs_f64),
+            budget: remaining_budget,
         };
         let mut on_event = |event: &WorkerEvent| {
             if let WorkerEvent::Eval { point } = event {
-                bar.set_message(format!(
-                    "{label}  epoch {:.1}  test {:.1}%",
-                    point.epoch,
-                    point.test_acc * 100.0
-                ));
+                observer.eval_point(&label, point);
             }
         };
+        let telemetry = Telemetry::prepare(kind, opts.telemetry_interval);
         let record = if opts.in_process {
             let stop = Arc::new(AtomicBool::new(false));
-            let mut sink = |e: WorkerEvent| on_event(&e);
-            worker::execute(&job, &mut sink, stop)
+            let mut monitor = telemetry.start(std::process::id());
+            let mut sink = |e: WorkerEvent| {
+                monitor.observe(&e);
+                on_event(&e);
+            };
+            let mut record = worker::execute(&job, &mut sink, stop);
+            monitor.finish(&mut record);
+            record
         } else {
             let backend = crate::backend::backend_name(kind, opts.cpu_backend);
             let env = env_cache
-                .entry(spec.device.clone())
-                .or_insert_with(|| Environment::capture(&spec.device, backend));
-            process::run_worker(&job, timeout, env, &extra_env, interrupts, &mut on_event)?
+                .entry(kind)
+                .or_insert_with(|| Environment::capture(&kind.to_string(), backend));
+            process::run_worker(
+                &job,
+                limits,
+                telemetry,
+                env,
+                &extra_env,
+                interrupts,
+                &mut on_event,
+            )?
         };
         store.append(&record)?;
         *outcome.by_status.entry(record.status).or_default() += 1;
-        bar.suspend(|| println!("{}", one_line(i + 1, total, &record)));
-        bar.inc(1);
+        observer.run_finished(i + 1, total, &record, costs[i]);
         if record.status == RunStatus::Interrupted {
-            outcome.interrupted = true;
             outcome.not_started = total - i - 1;
+            if interrupts.requested() {
+                outcome.interrupted = true;
+            } else {
+                observer.note(&format!(
+                    "the sweep's time budget is spent; {} run(s) not started (rerun with --resume to continue)",
+                    total - i - 1
+                ));
+            }
             break;
         }
     }
-    bar.finish_and_clear();
+    observer.sweep_finished();
     if wants_interpolation && !outcome.interrupted {
-        interpolate(&opts.out, &probes)?;
+        interpolate(&opts.out, &probes, observer)?;
     }
     Ok(outcome)
 }
 
 /// Runs `batchbench interpolate DIR` in a child process (GPU memory stays isolated
 /// from the runner).
-fn interpolate(dir: &Path, probes: &HashMap<DeviceKind, Option<CudaProbe>>) -> anyhow::Result<()> {
+fn interpolate(
+    dir: &Path,
+    probes: &HashMap<DeviceKind, Option<CudaProbe>>,
+    observer: &mut dyn SweepObserver,
+) -> anyhow::Result<()> {
     let env: Vec<(String, String)> = probes
         .values()
         .flatten()
@@ -344,38 +335,10 @@ fn interpolate(dir: &Path, probes: &HashMap<DeviceKind, Option<CudaProbe>>) -> a
         .envs(env)
         .status()?;
     if !status.success() {
-        eprintln!(
-            "warning: the interpolation probe failed ({status}); rerun it with `batchbench interpolate {}`",
+        observer.warning(&format!(
+            "the interpolation probe failed ({status}); rerun it with `batchbench interpolate {}`",
             dir.display()
-        );
+        ));
     }
     Ok(())
-}
-
-/// One line per finished run: status, accuracy, time, throughput.
-pub fn one_line(i: usize, n: usize, r: &RunRecord) -> String {
-    let s = &r.summary;
-    let mut parts = vec![r.status.as_str().to_string()];
-    if let Some(a) = s.final_test_acc {
-        parts.push(format!("test {:.1}%", a * 100.0));
-    }
-    if let Some(t) = s.train_s {
-        parts.push(format!("train {t:.1} s"));
-    }
-    if let Some(v) = s.samples_per_s {
-        parts.push(format!("{v:.0} samples/s"));
-    }
-    match (s.target_acc, s.time_to_target_s) {
-        (Some(t), Some(tt)) => parts.push(format!("{:.0}% reached at {tt:.2} s", t * 100.0)),
-        (Some(t), None) if r.status == RunStatus::Ok => {
-            parts.push(format!("{:.0}% not reached", t * 100.0))
-        }
-        _ => {}
-    }
-    if let Some(reason) = &r.reason
-        && r.status != RunStatus::Ok
-    {
-        parts.push(reason.clone());
-    }
-    format!("[{i}/{n}] {}: {}", r.label(), parts.join(", "))
 }

@@ -1,10 +1,11 @@
 //! The runner side of a worker process: start it, stream its events, enforce the
-//! time limit, forward Ctrl-C, and turn a worker that died into a record.
+//! time limits, forward interruptions, and turn a worker that died into a record.
 //!
 //! The worker runs in its own process group (so a terminal Ctrl-C reaches only the
 //! runner, which forwards it deliberately) and dies with the runner (Linux
 //! `PR_SET_PDEATHSIG`), so `kill -9` of the runner leaves no orphan on the GPU.
 
+use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, Stdio};
@@ -12,23 +13,29 @@ use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
-use super::worker::{EVENT_PREFIX, WorkerEvent, WorkerJob, classify_failure, short_reason};
+use super::failure::{classify_failure, first_error_line, short_reason};
+use super::monitor::Telemetry;
+use super::worker::{EVENT_PREFIX, WorkerEvent, WorkerJob};
 use crate::results::Environment;
-use crate::results::record::{CurvePoint, RECORD_SCHEMA, RunRecord, RunStatus, Summary};
+use crate::results::record::{CurvePoint, RunRecord, RunStatus};
 
-/// Ctrl-C state shared with the signal handler.
+/// Lines of the worker's stderr kept with a failed run.
+const STDERR_TAIL: usize = 60;
+
+/// Interruption state shared with the signal handler: Ctrl-C (SIGINT), SIGTERM and
+/// SIGHUP (how Slurm and Kubernetes stop a job) all count.
 #[derive(Clone, Default)]
 pub struct Interrupts {
-    /// Ctrl-C presses so far.
+    /// Interruptions so far.
     pub count: Arc<AtomicUsize>,
     /// The worker running now (0 when none).
     pub child: Arc<AtomicU32>,
 }
 
 impl Interrupts {
-    /// Installs the SIGINT/SIGTERM handler: the first press asks the current run to
-    /// stop after its step (the sweep then ends); the second kills the worker and
-    /// exits at once with status 130.
+    /// Installs the handler: the first signal asks the current run to stop after its
+    /// step (the sweep then ends); the second kills the worker and exits at once with
+    /// status 130.
     pub fn install() -> Interrupts {
         let state = Interrupts::default();
         let handler_state = state.clone();
@@ -55,19 +62,41 @@ impl Interrupts {
         state
     }
 
-    /// Whether the user asked to stop.
+    /// Whether the user (or a scheduler) asked to stop.
     pub fn requested(&self) -> bool {
         self.count.load(Ordering::SeqCst) > 0
     }
 }
 
+/// The time limits of one run.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Limits {
+    /// Until warm-up ends: starting the worker, loading data, kernel compilation and
+    /// autotuning, the first steps (`warmup_timeout_s`).
+    pub warmup: Option<Duration>,
+    /// After warm-up (`timeout_s`).
+    pub run: Option<Duration>,
+    /// What is left of the sweep's `--budget`: the run is then stopped like Ctrl-C
+    /// (recorded `interrupted`, rerun by `--resume`).
+    pub budget: Option<Duration>,
+}
+
+/// Why the runner stopped a worker.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Stop {
+    Warmup(Duration),
+    Run(Duration),
+}
+
 /// Runs `job` in a worker process and returns its record; `on_event` sees progress.
 ///
-/// `timeout` ends the run with status `timeout`; `env` and `extra_env` describe and
-/// configure the worker (the CUDA library path, for example).
+/// `env` describes the worker's machine (for records of workers that die);
+/// `extra_env` configures it (the CUDA library path, for example).
+#[allow(clippy::too_many_arguments)]
 pub fn run_worker(
     job: &WorkerJob,
-    timeout: Option<Duration>,
+    limits: Limits,
+    telemetry: Telemetry,
     env: &Environment,
     extra_env: &[(String, String)],
     interrupts: &Interrupts,
@@ -94,6 +123,7 @@ pub fn run_worker(
     let started = Instant::now();
     let mut child = command.spawn()?;
     interrupts.child.store(child.id(), Ordering::SeqCst);
+    let mut monitor = telemetry.start(child.id());
     {
         let mut stdin = child.stdin.take().expect("piped stdin");
         stdin.write_all(serde_json::to_string(job)?.as_bytes())?;
@@ -115,58 +145,81 @@ pub fn run_worker(
     });
     let stderr = child.stderr.take().expect("piped stderr");
     let err_thread = std::thread::spawn(move || {
-        let mut tail: std::collections::VecDeque<String> = Default::default();
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tail.len() == 40 {
+        let mut tail: VecDeque<String> = VecDeque::new();
+        let mut reader = BufReader::new(stderr);
+        let mut buf = Vec::new();
+        // Lines as bytes: a library may print anything, UTF-8 or not.
+        while reader.read_until(b'\n', &mut buf).is_ok_and(|n| n > 0) {
+            if tail.len() == STDERR_TAIL {
                 tail.pop_front();
             }
-            tail.push_back(line);
+            tail.push_back(String::from_utf8_lossy(&buf).trim_end().to_string());
+            buf.clear();
         }
-        tail.into_iter().collect::<Vec<_>>()
+        Vec::from(tail)
     });
 
     let mut curve: Vec<CurvePoint> = Vec::new();
     let mut record = None;
     let mut bad_event: Option<String> = None;
-    let mut handle = |msg: Result<WorkerEvent, String>| match msg {
-        Ok(event) => {
-            on_event(&event);
-            match event {
-                WorkerEvent::Eval { point } => curve.push(point),
-                WorkerEvent::Record { record: r } => record = Some(*r),
-                WorkerEvent::Training => {}
+    let mut handle = |msg: Result<WorkerEvent, String>,
+                      monitor: &mut super::monitor::RunMonitor| {
+        match msg {
+            Ok(event) => {
+                monitor.observe(&event);
+                on_event(&event);
+                match event {
+                    WorkerEvent::Eval { point } => curve.push(point),
+                    WorkerEvent::Record { record: r } => record = Some(*r),
+                    WorkerEvent::Phase { .. } => {}
+                }
             }
-        }
-        // Library output on stdout is ignored; an unreadable message is remembered.
-        Err(line) => {
-            if let Some(e) = line.strip_prefix(EVENT_PREFIX) {
-                bad_event.get_or_insert_with(|| e.to_string());
+            // Library output on stdout is ignored; an unreadable message is remembered.
+            Err(line) => {
+                if let Some(e) = line.strip_prefix(EVENT_PREFIX) {
+                    bad_event.get_or_insert_with(|| e.to_string());
+                }
             }
         }
     };
-    let mut timed_out = false;
+    let mut stopped: Option<Stop> = None;
     let mut forwarded_interrupt = false;
+    let mut budget_spent = false;
     let status = loop {
         if let Ok(msg) = rx.recv_timeout(Duration::from_millis(50)) {
-            handle(msg);
+            handle(msg, &mut monitor);
         }
         if let Some(status) = child.try_wait()? {
             // Drain what the worker wrote before exiting.
             let _ = out_thread.join();
-            rx.try_iter().for_each(&mut handle);
+            for msg in rx.try_iter() {
+                handle(msg, &mut monitor);
+            }
             break status;
         }
-        if let Some(limit) = timeout
-            && started.elapsed() > limit
-            && !timed_out
-        {
-            timed_out = true;
-            let _ = child.kill();
+        if stopped.is_none() {
+            let over = match monitor.since_warm_up() {
+                None => limits
+                    .warmup
+                    .filter(|l| started.elapsed() > *l)
+                    .map(Stop::Warmup),
+                Some(since) => limits.run.filter(|l| since > *l).map(Stop::Run),
+            };
+            if let Some(stop) = over {
+                stopped = Some(stop);
+                let _ = child.kill();
+            }
         }
-        if interrupts.requested() && !forwarded_interrupt {
+        if let Some(b) = limits.budget
+            && started.elapsed() > b
+        {
+            budget_spent = true;
+        }
+        if (interrupts.requested() || budget_spent) && !forwarded_interrupt {
             forwarded_interrupt = true;
             // The signal handler already forwarded SIGINT when it knew the child;
-            // this covers a press that came between spawn and registration.
+            // this covers a signal that came between spawn and registration, and the
+            // end of the sweep's budget.
             // SAFETY: signalling our own child.
             unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
         }
@@ -174,70 +227,111 @@ pub fn run_worker(
     interrupts.child.store(0, Ordering::SeqCst);
     let stderr_tail = err_thread.join().unwrap_or_default();
 
-    if let Some(r) = record {
-        return Ok(r);
-    }
-    // The worker died without a record: build one from what it sent.
-    let (run_status, reason) = if timed_out {
-        (
-            RunStatus::Timeout,
-            format!(
-                "exceeded its time limit of {:.0} s and was stopped",
-                timeout.unwrap_or_default().as_secs_f64()
-            ),
-        )
-    } else {
-        let how = match (status.code(), status.signal()) {
-            (_, Some(sig)) => format!(
-                "the worker was killed by signal {sig} ({})",
-                signal_name(sig)
-            ),
-            (Some(code), _) => format!("the worker exited with status {code}"),
-            _ => "the worker ended abnormally".to_string(),
-        };
-        let message = stderr_tail
-            .iter()
-            .rev()
-            .find(|l| !l.trim().is_empty() && !l.starts_with("note:"))
-            .cloned()
-            .unwrap_or_default();
-        let all = stderr_tail.join("\n");
-        let status = classify_failure(&all);
-        let reason = match (&bad_event, message.is_empty()) {
-            (Some(e), _) => format!("{how}, but its record could not be read ({e})"),
-            (None, true) => how,
-            (None, false) => format!("{how}: {}", short_reason(&message)),
-        };
-        (status, reason)
+    let mut record = match record {
+        Some(mut r) => {
+            if r.status != RunStatus::Ok {
+                explain_from_stderr(&mut r, &stderr_tail);
+            }
+            r
+        }
+        None => died(
+            job,
+            env,
+            started_at,
+            started,
+            curve,
+            stopped,
+            status,
+            &bad_event,
+            stderr_tail,
+        ),
     };
-    let spec = job.spec.clone();
+    if budget_spent && record.status == RunStatus::Interrupted {
+        record.reason = Some(
+            "stopped when the sweep's time budget (--budget) ran out; `--resume` reruns it".into(),
+        );
+    }
+    monitor.finish(&mut record);
+    Ok(record)
+}
+
+/// A worker that sent its record but failed: keep its stderr, and where the record's
+/// reason is only the symptom (CubeCL's `CallError`), name the first real error.
+fn explain_from_stderr(record: &mut RunRecord, stderr_tail: &[String]) {
+    record.stderr_tail = stderr_tail.to_vec();
+    if !matches!(record.status, RunStatus::Crashed | RunStatus::Oom) {
+        return;
+    }
+    let all = stderr_tail.join("\n");
+    if record.status == RunStatus::Crashed && classify_failure(&all) == RunStatus::Oom {
+        record.status = RunStatus::Oom;
+    }
+    let reason = record.reason.clone().unwrap_or_default();
+    if let Some(first) = first_error_line(stderr_tail)
+        && !reason.contains(first.as_str())
+        && !first.contains(reason.as_str())
+    {
+        record.reason = Some(format!("{} (then: {reason})", short_reason(&first)));
+    }
+}
+
+/// The record of a worker that ended without sending one.
+#[allow(clippy::too_many_arguments)]
+fn died(
+    job: &WorkerJob,
+    env: &Environment,
+    started_at: String,
+    started: Instant,
+    curve: Vec<CurvePoint>,
+    stopped: Option<Stop>,
+    status: std::process::ExitStatus,
+    bad_event: &Option<String>,
+    stderr_tail: Vec<String>,
+) -> RunRecord {
     let mut env = env.clone();
     env.suite_sha256 = job.suite_sha256.clone();
     env.command = job.command.clone();
-    Ok(RunRecord {
-        schema: RECORD_SCHEMA,
-        key: spec.key(),
-        config_key: spec.config_key(),
-        suite: spec.suite.clone(),
-        status: run_status,
-        reason: Some(reason),
-        started_at,
-        finished_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        summary: Summary {
-            final_train_acc: curve.last().map(|p| p.train_acc),
-            final_test_acc: curve.last().map(|p| p.test_acc),
-            target_acc: spec.target_accuracy,
-            wall_s: Some(started.elapsed().as_secs_f64()),
-            ..Summary::default()
-        },
-        spec,
-        env,
-        data: None,
-        curve,
-        telemetry: Default::default(),
-        probes: Default::default(),
-        divergence: None,
-    })
+    let mut r = RunRecord::new(job.spec.clone(), env, started_at);
+    let (status, reason) = match stopped {
+        Some(Stop::Warmup(limit)) => (
+            RunStatus::Timeout,
+            format!(
+                "warm-up (worker start, data loading, kernel compilation and autotuning, the first steps) exceeded its limit of {:.0} s (warmup_timeout_s) and was stopped",
+                limit.as_secs_f64()
+            ),
+        ),
+        Some(Stop::Run(limit)) => (
+            RunStatus::Timeout,
+            format!(
+                "exceeded its time limit of {:.0} s after warm-up (timeout_s) and was stopped",
+                limit.as_secs_f64()
+            ),
+        ),
+        None => {
+            let how = match (status.code(), status.signal()) {
+                (_, Some(sig)) => format!(
+                    "the worker was killed by signal {sig} ({})",
+                    signal_name(sig)
+                ),
+                (Some(code), _) => format!("the worker exited with status {code}"),
+                _ => "the worker ended abnormally".to_string(),
+            };
+            let reason = match (bad_event, first_error_line(&stderr_tail)) {
+                (Some(e), _) => format!("{how}, but its record could not be read ({e})"),
+                (None, None) => how,
+                (None, Some(line)) => format!("{how}: {}", short_reason(&line)),
+            };
+            (classify_failure(&stderr_tail.join("\n")), reason)
+        }
+    };
+    (r.status, r.reason) = (status, Some(reason));
+    r.stderr_tail = stderr_tail;
+    r.summary.final_train_acc = curve.last().map(|p| p.train_acc);
+    r.summary.final_test_acc = curve.last().map(|p| p.test_acc);
+    r.summary.wall_s = Some(started.elapsed().as_secs_f64());
+    r.curve = curve;
+    r.finished_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    r
 }
 
 fn signal_name(sig: i32) -> &'static str {

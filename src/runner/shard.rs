@@ -60,13 +60,23 @@ impl Shard {
                 .map(|v| num("SLURM_ARRAY_TASK_MIN", v))
                 .transpose()?
                 .unwrap_or(0);
+            let step = var("SLURM_ARRAY_TASK_STEP")
+                .map(|v| num("SLURM_ARRAY_TASK_STEP", v))
+                .transpose()?
+                .unwrap_or(1)
+                .max(1);
             let n = var("SLURM_ARRAY_TASK_COUNT")
                 .map(|v| num("SLURM_ARRAY_TASK_COUNT", v))
                 .transpose()?
                 .ok_or("SLURM_ARRAY_TASK_ID is set but SLURM_ARRAY_TASK_COUNT is not")?;
-            return format!("{}/{n}", id.saturating_sub(min) + 1)
-                .parse()
-                .map(Some);
+            // A stepped array (--array=0-8:2) numbers its tasks min, min+step, ….
+            if id < min || (id - min) % step != 0 {
+                return Err(format!(
+                    "SLURM_ARRAY_TASK_ID {id} is not in the array {min}, {}, … (step {step}); batchbench supports arrays of the form MIN-MAX[:STEP]",
+                    min + step
+                ));
+            }
+            return format!("{}/{n}", (id - min) / step + 1).parse().map(Some);
         }
         if let Some(index) = var("JOB_COMPLETION_INDEX") {
             let index = num("JOB_COMPLETION_INDEX", index)?;
@@ -116,22 +126,29 @@ impl Shard {
     }
 }
 
-/// Relative cost of a run: examples seen × (parameters + a per-example overhead).
+/// A step's fixed cost in the units of [`estimated_cost`] (example × parameter):
+/// launching a step's operations costs about as much as two million multiply-adds.
+/// Without it, small batches look as cheap as large ones, while they are dominated
+/// by per-step overhead.
+const STEP_COST: f64 = 2e6;
+
+/// Relative cost of a run: examples seen × (parameters + a per-example overhead) plus
+/// a fixed cost per optimizer step. It depends on the spec alone (the dataset's
+/// published sizes, not files on this machine), so every shard of a sweep computes
+/// the same split.
 pub fn estimated_cost(spec: &RunSpec) -> f64 {
-    let shape = data::shape(&spec.dataset).ok();
-    let params = shape.map_or(1, |s| {
-        parameter_count(
-            &spec.model,
-            InputShape {
-                features: s.features as usize,
-                image: s
-                    .image
-                    .map(|[c, h, w]| [c as usize, h as usize, w as usize]),
-                classes: s.classes as usize,
-            },
-        )
-    });
-    spec.samples as f64 * (params as f64 + 1_000.0)
+    let s = data::published_shape(&spec.dataset);
+    let params = parameter_count(
+        &spec.model,
+        InputShape {
+            features: s.features as usize,
+            image: s
+                .image
+                .map(|[c, h, w]| [c as usize, h as usize, w as usize]),
+            classes: s.classes as usize,
+        },
+    );
+    spec.samples as f64 * (params as f64 + 1_000.0) + spec.steps() as f64 * STEP_COST
 }
 
 #[cfg(test)]

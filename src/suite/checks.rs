@@ -70,6 +70,7 @@ impl CheckValue for f64 {
             "epochs" => positive_finite(*self, MAX_EPOCHS, "epochs"),
             "eval_every" => positive_finite(*self, MAX_EPOCHS, "eval_every"),
             "timeout_s" => positive_finite(*self, 1e7, "timeout_s"),
+            "warmup_timeout_s" => positive_finite(*self, 1e7, "warmup_timeout_s"),
             "warmup_epochs" => {
                 if self.is_finite() && (0.0..=MAX_EPOCHS).contains(self) {
                     Ok(())
@@ -377,6 +378,33 @@ impl DatasetSpec {
 }
 
 impl ModelSpec {
+    /// Trainable values of the model this (resolved) spec builds for inputs of
+    /// `features` values (laid out as `image` for a cnn) and `classes` outputs: conv +
+    /// 2×2 pool blocks (each halving the image), then dense layers with biases.
+    pub fn parameters(&self, features: u64, image: Option<[u64; 3]>, classes: u64) -> u64 {
+        let mut count = 0u64;
+        let mut dense_in = features;
+        if self.kind == ModelKind::Cnn
+            && let Some([mut c, mut h, mut w]) = image
+        {
+            let k = self.kernel.unwrap_or(3);
+            for &out in self.channels.iter().flatten() {
+                count = count.saturating_add(out.saturating_mul(c * k * k) + out);
+                (c, h, w) = (out, h / 2, w / 2);
+            }
+            dense_in = c * h * w;
+        }
+        let hidden = match self.kind {
+            ModelKind::Logreg => vec![],
+            _ => self.hidden.clone().unwrap_or_default(),
+        };
+        for out in hidden.into_iter().chain([classes]) {
+            count = count.saturating_add(dense_in.saturating_mul(out).saturating_add(out));
+            dense_in = out;
+        }
+        count
+    }
+
     /// A copy with the defaults of its kind written out.
     pub fn resolved(&self) -> ModelSpec {
         let mut m = self.clone();

@@ -12,6 +12,21 @@ use super::spec::RunSpec;
 use super::{Suite, SuiteError};
 use crate::data::{self, DataShape};
 
+/// The warm-up limit when a suite sets `timeout_s` but not `warmup_timeout_s`: a
+/// cold CUDA start compiled and autotuned one MLP shape for more than 100 s on an
+/// H100 (ARCHITECTURE.md), and a ResNet has many more kernels.
+pub const DEFAULT_WARMUP_TIMEOUT_S: f64 = 1800.0;
+
+/// The largest effective learning rate, after a scaling rule, as for a written `lr`.
+pub const MAX_LR: f64 = 100.0;
+
+/// Evaluation points a run may have (each is a point of its record's curve).
+pub const MAX_EVAL_POINTS: u64 = 10_000;
+
+/// Trainable parameters a model may have: 10⁹ f32 weights are 4 GB, and training
+/// holds gradients and optimizer state beside them.
+pub const MAX_PARAMETERS: u64 = 1_000_000_000;
+
 /// Runs a suite may expand to; more is almost certainly a mistake in the matrix.
 pub const MAX_RUNS: usize = 100_000;
 
@@ -173,7 +188,8 @@ impl Suite {
             .value;
         let lr_base = s.lr.as_ref().ok_or_else(|| missing("lr"))?.value;
 
-        let shape: DataShape = data::shape(&dataset).map_err(|m| at("dataset", m))?;
+        let shape: DataShape =
+            data::shape(&dataset, self.path.parent()).map_err(|m| at("dataset", m))?;
         let train = shape.train;
 
         let accumulate = value(&s.accumulate).unwrap_or(1);
@@ -212,6 +228,23 @@ impl Suite {
             ));
         }
         let lr = lr_scaling.scale(lr_base, batch_size, base_batch.unwrap_or(batch_size));
+        let scaled_max = batch_schedule
+            .iter()
+            .flatten()
+            .map(|b| lr_scaling.scale(lr_base, b.batch_size, base_batch.unwrap_or(batch_size)))
+            .fold(lr, f64::max);
+        if !(scaled_max.is_finite() && scaled_max <= MAX_LR) {
+            return Err(at(
+                "lr_scaling",
+                format!(
+                    "{} scaling of lr {} from batch {} gives a learning rate of {} at batch {batch_size}; the effective learning rate must be ≤ {MAX_LR}, as a written lr is (lower lr or base_batch's ratio)",
+                    format!("{lr_scaling:?}").to_lowercase(),
+                    crate::fmt::lr(lr_base),
+                    base_batch.unwrap_or(batch_size),
+                    crate::fmt::lr(scaled_max)
+                ),
+            ));
+        }
 
         let (epochs, samples) = match (value(&s.epochs), value(&s.samples)) {
             (Some(_), Some(_)) => {
@@ -265,6 +298,16 @@ impl Suite {
             ));
         }
 
+        let eval_every = value(&s.eval_every).unwrap_or(1.0);
+        let eval_points = epochs / eval_every;
+        if eval_points > MAX_EVAL_POINTS as f64 {
+            return Err(at(
+                "eval_every",
+                format!(
+                    "evaluating every {eval_every} epochs over {epochs} epochs is {eval_points:.0} evaluations; at most {MAX_EVAL_POINTS} are allowed (each is a point of the record's curve): raise eval_every"
+                ),
+            ));
+        }
         let eval_train_samples = value(&s.eval_train_samples).unwrap_or(train.min(10_000));
         if eval_train_samples > train {
             return Err(at(
@@ -293,6 +336,17 @@ impl Suite {
                     ),
                 ));
             }
+        }
+
+        let parameters = model.parameters(shape.features, shape.image, shape.classes);
+        if parameters > MAX_PARAMETERS {
+            return Err(at(
+                "model",
+                format!(
+                    "the model has {parameters} trainable parameters ({:.1} GB of f32 weights, more with gradients and optimizer state); at most {MAX_PARAMETERS} are allowed: narrow or remove layers",
+                    parameters as f64 * 4e-9
+                ),
+            ));
         }
 
         let precision = value(&s.precision).unwrap_or_default();
@@ -330,13 +384,15 @@ impl Suite {
             batch_schedule,
             epochs,
             samples,
-            eval_every: value(&s.eval_every).unwrap_or(1.0),
+            eval_every,
             eval_train_samples,
             target_accuracy: value(&s.target_accuracy),
             precision,
             seed: value(&s.seed).unwrap_or(0),
-            device: device.to_string(),
+            device,
             timeout_s: value(&s.timeout_s),
+            warmup_timeout_s: value(&s.warmup_timeout_s)
+                .or(value(&s.timeout_s).map(|_| DEFAULT_WARMUP_TIMEOUT_S)),
             probes: value(&s.probes),
         })
     }

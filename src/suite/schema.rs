@@ -366,6 +366,30 @@ pub enum DeviceRequest {
     Cuda(u32),
 }
 
+impl DeviceRequest {
+    /// The device this request names, once resolved (`auto` is not a device yet: the
+    /// runner resolves it before anything runs).
+    pub fn resolved(self) -> Result<crate::device::DeviceKind, String> {
+        match self {
+            DeviceRequest::Cpu => Ok(crate::device::DeviceKind::Cpu),
+            DeviceRequest::Cuda(n) => Ok(crate::device::DeviceKind::Cuda(n)),
+            DeviceRequest::Auto => Err(
+                "the run's device is still `auto`; the runner resolves it before starting a worker"
+                    .into(),
+            ),
+        }
+    }
+}
+
+impl From<crate::device::DeviceKind> for DeviceRequest {
+    fn from(kind: crate::device::DeviceKind) -> Self {
+        match kind {
+            crate::device::DeviceKind::Cpu => DeviceRequest::Cpu,
+            crate::device::DeviceKind::Cuda(n) => DeviceRequest::Cuda(n),
+        }
+    }
+}
+
 impl fmt::Display for DeviceRequest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -589,8 +613,13 @@ settings_fields! {
     precision: Precision,
     /// Where to train: auto, cpu, cuda or cuda:N.
     device: DeviceRequest,
-    /// Wall-clock limit of one run, in seconds.
+    /// Wall-clock limit of one run after its warm-up, in seconds (kernel compilation
+    /// does not count against it; see `warmup_timeout_s`).
     timeout_s: f64,
+    /// Wall-clock limit of a run's warm-up, in seconds: worker start, data loading,
+    /// kernel compilation and autotuning, the first 10 steps. Default 1800 when
+    /// `timeout_s` is set, else none.
+    warmup_timeout_s: f64,
     /// Probes: weight distance, sharpness, noise scale, gradient diversity, interpolation.
     probes: ProbeSpec,
     /// Seed of initialization, data order and sampling.

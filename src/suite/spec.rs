@@ -58,10 +58,13 @@ pub struct RunSpec {
     pub seed: u64,
     /// The device: as requested in the suite until the runner resolves it, then the
     /// device actually used (`cpu` or `cuda:N`).
-    pub device: String,
-    /// Wall-clock limit of the run in seconds.
+    pub device: DeviceRequest,
+    /// Wall-clock limit of the run after warm-up, in seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_s: Option<f64>,
+    /// Wall-clock limit of the run's warm-up, in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warmup_timeout_s: Option<f64>,
     /// Probes to run (they never change what is trained, so they are not part of
     /// the key).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -84,10 +87,40 @@ impl RunSpec {
         hash_canonical(&self.identity(false))
     }
 
+    /// The family's identity: what the configurations of one batch-size study share —
+    /// the configuration without the batch size and what is derived from it or set
+    /// per batch size (micro-batch, effective learning rate, budget, evaluation
+    /// interval). Analysis groups families by it, the interpolation probe pairs runs
+    /// within it, `max-batch` searches once per family.
+    pub fn family_key(&self) -> String {
+        hash_canonical(&self.family_identity())
+    }
+
+    /// The fields [`family_key`](Self::family_key) leaves out of the configuration.
+    pub const PER_BATCH_FIELDS: &'static [&'static str] = &[
+        "seed",
+        "batch_size",
+        "micro_batch_size",
+        "lr",
+        "epochs",
+        "samples",
+        "eval_every",
+    ];
+
+    /// The family's identity as JSON (see [`family_key`](Self::family_key)).
+    pub fn family_identity(&self) -> serde_json::Value {
+        let mut value = self.identity(false);
+        let map = value.as_object_mut().expect("RunSpec is an object");
+        for field in Self::PER_BATCH_FIELDS {
+            map.remove(*field);
+        }
+        value
+    }
+
     fn identity(&self, with_seed: bool) -> serde_json::Value {
         let mut value = serde_json::to_value(self).expect("RunSpec serializes");
         let map = value.as_object_mut().expect("RunSpec is an object");
-        for field in ["suite", "device", "timeout_s", "probes"] {
+        for field in ["suite", "device", "timeout_s", "warmup_timeout_s", "probes"] {
             map.remove(field);
         }
         // Where the data files are does not change what they hold (their hashes are in
@@ -101,13 +134,33 @@ impl RunSpec {
         value
     }
 
+    /// Optimizer steps the budget makes (without a batch schedule: samples / batch).
+    pub fn steps(&self) -> u64 {
+        match &self.batch_schedule {
+            None => self.samples / self.batch_size.max(1),
+            Some(schedule) => {
+                let per_epoch = self.samples as f64 / self.epochs.max(f64::MIN_POSITIVE);
+                let mut bounds: Vec<(f64, u64)> = vec![(0.0, self.batch_size)];
+                bounds.extend(schedule.iter().map(|s| (s.epoch, s.batch_size)));
+                bounds
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &(from, b))| {
+                        let to = bounds.get(i + 1).map_or(self.epochs, |n| n.0);
+                        ((to - from).max(0.0) * per_epoch / b.max(1) as f64) as u64
+                    })
+                    .sum()
+            }
+        }
+    }
+
     /// A short human label: model, batch size, learning rate and seed.
     pub fn label(&self) -> String {
         format!(
             "{} b={} lr={} seed={}",
             self.model_label(),
             self.batch_size,
-            format_lr(self.lr),
+            crate::fmt::lr(self.lr),
             self.seed
         )
     }
@@ -129,13 +182,6 @@ impl RunSpec {
             ),
         }
     }
-}
-
-/// A learning rate printed with up to 4 significant digits and no trailing zeros.
-pub fn format_lr(lr: f64) -> String {
-    let text = format!("{lr:.4e}");
-    let parsed: f64 = text.parse().unwrap_or(lr);
-    format!("{parsed}")
 }
 
 /// SHA-256 of serde_json's rendering of `value`, first 16 hex digits.

@@ -10,20 +10,31 @@ use super::{Sample, Sampler};
 
 const MIB: f64 = 1024.0 * 1024.0;
 
-/// Samples one GPU.
+/// Samples one GPU on behalf of one process (the worker).
 ///
 /// NVML numbers devices in PCI bus order; CUDA does too when
 /// `CUDA_DEVICE_ORDER=PCI_BUS_ID` (the runner sets it for workers), so `cuda:N` and
 /// NVML device N are the same board.
+///
+/// The per-process memory figure needs NVML to list the worker's PID. Inside a
+/// container NVML often reports host PIDs, which never match: the figure is then
+/// `null` with that reason, and the device memory in use above the baseline taken
+/// before the worker started (`gpu_mem_delta_mib`) stands in for it.
 pub struct NvmlSampler {
     nvml: Nvml,
     index: u32,
     pid: u32,
+    baseline_mib: Option<f64>,
+    pid_seen: bool,
+    other_pids: Vec<u32>,
+    per_process_error: Option<String>,
 }
 
 impl NvmlSampler {
-    /// Opens NVML for device `index`, or says why it cannot.
-    pub fn open(index: u32) -> Result<Self, String> {
+    /// Opens NVML for device `index` to follow process `pid`, or says why it cannot.
+    /// Call it before the process allocates: the device memory in use now is the
+    /// baseline of `gpu_mem_delta_mib`.
+    pub fn open(index: u32, pid: u32) -> Result<Self, String> {
         let nvml = Nvml::init().map_err(|e| format!("NVML is not available ({e})"))?;
         let count = nvml
             .device_count()
@@ -33,11 +44,25 @@ impl NvmlSampler {
                 "NVML sees {count} GPU(s); there is no device {index}"
             ));
         }
+        let baseline_mib = nvml
+            .device_by_index(index)
+            .and_then(|d| d.memory_info())
+            .ok()
+            .map(|m| m.used as f64 / MIB);
         Ok(NvmlSampler {
             nvml,
             index,
-            pid: std::process::id(),
+            pid,
+            baseline_mib,
+            pid_seen: false,
+            other_pids: Vec::new(),
+            per_process_error: None,
         })
+    }
+
+    /// Follows another process from now on (the next run's worker).
+    pub fn set_pid(&mut self, pid: u32) {
+        self.pid = pid;
     }
 }
 
@@ -55,18 +80,35 @@ impl Sampler for NvmlSampler {
             into.mem_util = Some(u.memory as f64);
         }
         if let Ok(m) = device.memory_info() {
-            into.gpu_mem_mib = Some(m.used as f64 / MIB);
+            let used = m.used as f64 / MIB;
+            into.gpu_mem_mib = Some(used);
+            into.gpu_mem_delta_mib = self.baseline_mib.map(|b| (used - b).max(0.0));
         }
-        if let Ok(list) = device.running_compute_processes() {
-            into.proc_gpu_mem_mib = Some(
-                list.iter()
-                    .filter(|p| p.pid == self.pid)
-                    .map(|p| match p.used_gpu_memory {
-                        UsedGpuMemory::Used(bytes) => bytes as f64 / MIB,
-                        UsedGpuMemory::Unavailable => 0.0,
-                    })
-                    .sum(),
-            );
+        match device.running_compute_processes() {
+            Ok(list) => {
+                let mine: Vec<_> = list.iter().filter(|p| p.pid == self.pid).collect();
+                if mine.is_empty() {
+                    for p in &list {
+                        if !self.other_pids.contains(&p.pid) && self.other_pids.len() < 8 {
+                            self.other_pids.push(p.pid);
+                        }
+                    }
+                } else {
+                    self.pid_seen = true;
+                    let used: Option<f64> = mine
+                        .iter()
+                        .map(|p| match p.used_gpu_memory {
+                            UsedGpuMemory::Used(bytes) => Some(bytes as f64 / MIB),
+                            UsedGpuMemory::Unavailable => None,
+                        })
+                        .sum();
+                    into.proc_gpu_mem_mib = used;
+                }
+            }
+            Err(e) => {
+                self.per_process_error
+                    .get_or_insert_with(|| format!("NVML cannot list processes ({e})"));
+            }
         }
         into.power_w = device.power_usage().ok().map(|mw| mw as f64 / 1000.0);
         into.energy_counter_j = device
@@ -78,6 +120,29 @@ impl Sampler for NvmlSampler {
             .temperature(TemperatureSensor::Gpu)
             .ok()
             .map(f64::from);
+    }
+
+    fn notes(&self) -> Vec<(&'static str, String)> {
+        if self.pid_seen {
+            return vec![];
+        }
+        let why = match (&self.per_process_error, self.other_pids.is_empty()) {
+            (Some(e), _) => e.clone(),
+            (None, true) => format!(
+                "NVML listed no compute process on GPU {} while the worker (PID {}) ran",
+                self.index, self.pid
+            ),
+            (None, false) => format!(
+                "NVML listed PIDs {:?} but not the worker's PID {} (in a container NVML reports host PIDs)",
+                self.other_pids, self.pid
+            ),
+        };
+        vec![(
+            "proc_gpu_mem_peak_mib",
+            format!(
+                "{why}; gpu_mem_delta_peak_mib (device memory above the baseline before the run) stands in for it"
+            ),
+        )]
     }
 }
 

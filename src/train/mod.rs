@@ -36,6 +36,7 @@ use crate::data::{Dataset, Split};
 use crate::model::{Classifier, InputShape};
 use crate::results::record::{CurvePoint, Divergence};
 use crate::suite::RunSpec;
+use crate::telemetry::Phase;
 
 pub use optim::RunOptimizer;
 
@@ -50,15 +51,14 @@ const SHUFFLE_STREAM: u64 = 2;
 /// Random stream of the fixed training subset used for train metrics.
 const TRAIN_EVAL_STREAM: u64 = 3;
 
-/// Which part of the run is executing (telemetry keeps separate windows).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Phase {
-    /// Loading data, building the model.
-    Setup,
-    /// Optimizer steps.
-    Train,
-    /// Measuring loss and accuracy.
-    Eval,
+/// The phase the loop is in while taking optimizer steps: warm-up for the first
+/// [`WARMUP_STEPS`], then the steady state.
+fn training_phase(steps: u64) -> Phase {
+    if steps < WARMUP_STEPS {
+        Phase::Warmup
+    } else {
+        Phase::Train
+    }
 }
 
 /// Receives progress from the loop; the worker forwards it to the parent process.
@@ -314,7 +314,7 @@ where
             *eval_s += t.elapsed().as_secs_f64();
         }
         observer.eval_point(&point);
-        observer.phase(Phase::Train);
+        observer.phase(training_phase(point.step));
         Ok(point)
     };
 
@@ -389,6 +389,7 @@ where
             let elapsed = train_s + segment_start.elapsed().as_secs_f64();
             warmup_s = Some(elapsed);
             warmup_samples = samples;
+            observer.phase(Phase::Train);
         }
         let last_step = samples >= spec.samples;
         if samples as f64 >= next_eval || last_step {

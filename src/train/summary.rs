@@ -21,6 +21,12 @@ pub fn summarize(spec: &RunSpec, outcome: &TrainOutcome) -> Summary {
     let samples_per_s = steady_s
         .filter(|&s| s > 0.0 && steady_samples > 0)
         .map(|s| steady_samples as f64 / s);
+    // What warm-up cost beyond the same steps at steady speed: on CUDA, kernel
+    // compilation and autotuning; elsewhere mostly allocation.
+    let cold_start_s = match (outcome.warmup_s, samples_per_s) {
+        (Some(w), Some(rate)) => Some((w - outcome.warmup_samples as f64 / rate).max(0.0)),
+        _ => None,
+    };
     Summary {
         final_train_acc: last.map(|p| p.train_acc),
         final_test_acc: last.map(|p| p.test_acc),
@@ -48,7 +54,9 @@ pub fn summarize(spec: &RunSpec, outcome: &TrainOutcome) -> Summary {
         epochs_to_target: reached.map(|p| p.epoch),
         samples_per_s,
         warmup_s: outcome.warmup_s,
+        cold_start_s,
         warmup_steps: outcome.warmup_s.map(|_| WARMUP_STEPS),
+        kernels_compiled: None,
         train_s: Some(outcome.train_s),
         eval_s: Some(outcome.eval_s),
         wall_s: None,

@@ -17,6 +17,7 @@ pub const SWEEP_ENV: &[&str] = &[
     "SLURM_ARRAY_TASK_ID",
     "SLURM_ARRAY_TASK_COUNT",
     "SLURM_ARRAY_TASK_MIN",
+    "SLURM_ARRAY_TASK_STEP",
     "JOB_COMPLETION_INDEX",
 ];
 

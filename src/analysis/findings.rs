@@ -1,0 +1,355 @@
+//! Findings: the report's headline sentences, each computed from the aggregated
+//! figures with its uncertainty, saying so plainly when a difference is within noise.
+
+use serde::{Deserialize, Serialize};
+
+use super::stats::Estimate;
+use super::{ConfigSummary, Family, TunedGroup, config_name};
+use crate::fmt::{pct, pct_ci, secs};
+
+/// A computed statement for the report's headline.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    /// Short title: "Fastest to 95%".
+    pub title: String,
+    /// The sentence, with figures and uncertainty.
+    pub text: String,
+}
+
+/// Every finding, in the order the report shows them.
+pub(super) fn findings(
+    configs: &[ConfigSummary],
+    families: &[Family],
+    tuned: &[TunedGroup],
+) -> Vec<Finding> {
+    let mut out = Vec::new();
+    out.extend(fastest_to_target(configs, families));
+    out.extend(best_accuracy(configs, families));
+    out.extend(generalization_gap(configs, families));
+    out.extend(critical_batch(families));
+    out.extend(tuned_learning_rates(configs, tuned));
+    out.extend(sharpness(configs, families));
+    out.extend(noise_scale(configs, families));
+    out.extend(failures(configs, families));
+    out
+}
+
+/// Fastest to the target, and whether the runner-up is within noise.
+fn fastest_to_target(configs: &[ConfigSummary], families: &[Family]) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let name = |c: &ConfigSummary| config_name(c, families);
+    let target = configs.iter().find_map(|c| c.target_acc);
+    if let Some(t) = target {
+        let mut reached: Vec<&ConfigSummary> = configs
+            .iter()
+            .filter(|c| c.time_to_target_s.is_some())
+            .collect();
+        reached.sort_by(|a, b| {
+            a.time_to_target_s
+                .unwrap()
+                .total_cmp(&b.time_to_target_s.unwrap())
+        });
+        let title = format!("Fastest to {}", pct(t));
+        match reached.as_slice() {
+            [] => out.push(Finding {
+                title,
+                text: format!("No configuration reached {} test accuracy in the budget (counted as never, MLPerf-style).", pct(t)),
+            }),
+            [best, rest @ ..] => {
+                let range = |c: &ConfigSummary| {
+                    let v: Vec<f64> = c.time_to_target_runs.iter().flatten().copied().collect();
+                    (v.iter().copied().fold(f64::INFINITY, f64::min), v.iter().copied().fold(0.0, f64::max))
+                };
+                let (lo, hi) = range(best);
+                let mut text = format!(
+                    "{}: median {} of training ({} of {} runs reached it; range {} to {}).",
+                    name(best),
+                    secs(best.time_to_target_s.unwrap()),
+                    best.reached,
+                    best.runs,
+                    secs(lo),
+                    secs(hi)
+                );
+                if let Some(second) = rest.first() {
+                    let (lo2, _) = range(second);
+                    if lo2 <= hi {
+                        text.push_str(&format!(
+                            " Within noise of {} (median {}): their per-seed times overlap.",
+                            name(second),
+                            secs(second.time_to_target_s.unwrap())
+                        ));
+                    } else {
+                        text.push_str(&format!(
+                            " Next: {} at {} ({:.1}× slower; every seed slower than every seed of the fastest).",
+                            name(second),
+                            secs(second.time_to_target_s.unwrap()),
+                            second.time_to_target_s.unwrap() / best.time_to_target_s.unwrap()
+                        ));
+                    }
+                }
+                let never: Vec<String> = configs.iter().filter(|c| c.reached == 0).map(|c| name(c)).collect();
+                if !never.is_empty() {
+                    text.push_str(&format!(" Never reached: {}.", never.join(", ")));
+                }
+                out.push(Finding { title, text });
+            }
+        }
+    }
+    out
+}
+
+/// The best final test accuracy, and the configurations within noise of it.
+fn best_accuracy(configs: &[ConfigSummary], families: &[Family]) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let name = |c: &ConfigSummary| config_name(c, families);
+    let mut by_acc: Vec<&ConfigSummary> = configs
+        .iter()
+        .filter(|c| c.final_test_acc.is_some())
+        .collect();
+    by_acc.sort_by(|a, b| {
+        b.final_test_acc
+            .unwrap()
+            .mean
+            .total_cmp(&a.final_test_acc.unwrap().mean)
+    });
+    if let Some(best) = by_acc.first() {
+        let e = best.final_test_acc.unwrap();
+        let ties: Vec<String> = by_acc[1..]
+            .iter()
+            .filter(|c| c.final_test_acc.unwrap().overlaps(&e) && e.ci95.is_some())
+            .map(|c| name(c))
+            .collect();
+        let mut text = format!(
+            "{}: {} final test accuracy (mean ± 95% CI over seeds).",
+            name(best),
+            pct_ci(&e)
+        );
+        if !ties.is_empty() {
+            let shown: Vec<String> = ties.iter().take(5).cloned().collect();
+            let more = if ties.len() > 5 {
+                format!(" and {} more", ties.len() - 5)
+            } else {
+                String::new()
+            };
+            text.push_str(&format!(" Within noise: {}{more}.", shown.join(", ")));
+        }
+        out.push(Finding {
+            title: "Best final test accuracy".into(),
+            text,
+        });
+    }
+    out
+}
+
+/// Per family with several batch sizes: where the train−test gap opens beyond noise.
+fn generalization_gap(configs: &[ConfigSummary], families: &[Family]) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for fam in families.iter().filter(|f| f.configs.len() >= 2) {
+        let members: Vec<&ConfigSummary> = fam
+            .configs
+            .iter()
+            .map(|&i| &configs[i])
+            .filter(|c| c.gap.is_some())
+            .collect();
+        let Some(first) = members.first() else {
+            continue;
+        };
+        let base = first.gap.unwrap();
+        let opens = members[1..].iter().find(|c| {
+            let g = c.gap.unwrap();
+            g.ci95.is_some() && base.ci95.is_some() && g.interval().0 > base.interval().1
+        });
+        let last = members.last().unwrap();
+        let prefix = if fam.label.is_empty() {
+            String::new()
+        } else {
+            format!("{}: ", fam.label)
+        };
+        let text = match opens {
+            Some(c) => format!(
+                "{prefix}the train−test gap grows beyond noise from batch {} ({:.1} points ± {}) to batch {} ({:.1} ± {}); at batch {} it is {:.1} points.",
+                first.batch_size,
+                base.mean * 100.0,
+                base.ci95
+                    .map_or("–".into(), |h| format!("{:.1}", h * 100.0)),
+                c.batch_size,
+                c.gap.unwrap().mean * 100.0,
+                c.gap
+                    .unwrap()
+                    .ci95
+                    .map_or("–".into(), |h| format!("{:.1}", h * 100.0)),
+                last.batch_size,
+                last.gap.unwrap().mean * 100.0
+            ),
+            None => format!(
+                "{prefix}no batch size shows a train−test gap larger than batch {}'s ({:.1} points) beyond noise; at batch {} it is {:.1} points.",
+                first.batch_size,
+                base.mean * 100.0,
+                last.batch_size,
+                last.gap.unwrap().mean * 100.0
+            ),
+        };
+        out.push(Finding {
+            title: "Generalization gap".into(),
+            text,
+        });
+    }
+    out
+}
+
+/// Per family: the fitted critical batch size.
+fn critical_batch(families: &[Family]) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for fam in families {
+        if let Some(cb) = &fam.critical_batch {
+            let prefix = if fam.label.is_empty() {
+                String::new()
+            } else {
+                format!("{}: ", fam.label)
+            };
+            out.push(Finding {
+                title: "Critical batch size".into(),
+                text: format!("{prefix}{}", cb.describe()),
+            });
+        }
+    }
+    out
+}
+
+/// Per tuned group: the best learning rate per batch size.
+fn tuned_learning_rates(configs: &[ConfigSummary], tuned: &[TunedGroup]) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for t in tuned {
+        let picks: Vec<String> = t
+            .best
+            .iter()
+            .map(|&i| {
+                format!(
+                    "batch {} → lr {}",
+                    configs[i].batch_size,
+                    crate::fmt::lr(configs[i].lr)
+                )
+            })
+            .collect();
+        let mut text = format!(
+            "best learning rate per batch size (by time to target, else final test accuracy) among {}: {}.",
+            t.lrs
+                .iter()
+                .map(|l| crate::fmt::lr(*l))
+                .collect::<Vec<_>>()
+                .join(", "),
+            picks.join("; ")
+        );
+        if let Some(cb) = &t.critical_batch {
+            text.push_str(&format!(" On the tuned curve, {}", cb.describe()));
+        }
+        out.push(Finding {
+            title: "Tuned per batch size".into(),
+            text,
+        });
+    }
+    out
+}
+
+/// Per family: the sharpness of the smallest- vs the largest-batch minimum.
+fn sharpness(configs: &[ConfigSummary], families: &[Family]) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for fam in families.iter().filter(|f| f.configs.len() >= 2) {
+        let with: Vec<&ConfigSummary> = fam
+            .configs
+            .iter()
+            .map(|&i| &configs[i])
+            .filter(|c| c.sharpness.contains_key("1e-3"))
+            .collect();
+        if let (Some(a), Some(b)) = (with.first(), with.last())
+            && a.batch_size != b.batch_size
+        {
+            let (ea, eb) = (a.sharpness["1e-3"], b.sharpness["1e-3"]);
+            let verdict = if ea.ci95.is_some() && eb.ci95.is_some() && !ea.overlaps(&eb) {
+                if eb.mean > ea.mean {
+                    "sharper, beyond noise (as Keskar et al. report)"
+                } else {
+                    "flatter, beyond noise (unlike Keskar et al.'s observation)"
+                }
+            } else {
+                "no different within noise"
+            };
+            let ci = |e: &Estimate| e.ci95.map(|h| format!(" ± {h:.2}")).unwrap_or_default();
+            let prefix = if fam.label.is_empty() {
+                String::new()
+            } else {
+                format!("{}: ", fam.label)
+            };
+            out.push(Finding {
+                title: "Sharpness".into(),
+                text: format!(
+                    "{prefix}ε = 1e-3 sharpness is {:.2}{} at batch {} and {:.2}{} at batch {}: the large-batch minimum is {verdict}.",
+                    ea.mean, ci(&ea), a.batch_size, eb.mean, ci(&eb), b.batch_size
+                ),
+            });
+        }
+    }
+    out
+}
+
+/// The gradient noise scale at the end of training, against the critical batch.
+fn noise_scale(configs: &[ConfigSummary], families: &[Family]) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let last_noise: Vec<f64> = configs
+        .iter()
+        .filter_map(|c| c.curve.last()?.probes.get("noise_scale").map(|e| e.mean))
+        .filter(|v| v.is_finite() && *v > 0.0)
+        .collect();
+    if let Some(med) = crate::analysis::stats::median_with_infinite(
+        &last_noise.iter().map(|v| Some(*v)).collect::<Vec<_>>(),
+    ) {
+        let lo = last_noise.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = last_noise.iter().copied().fold(0.0, f64::max);
+        let crit: Vec<String> = families
+            .iter()
+            .filter_map(|f| f.critical_batch.as_ref()?.b_crit)
+            .map(|b| format!("{b:.0}"))
+            .collect();
+        let text = format!(
+            "B_simple = tr(Σ)/|G|² at the end of training: median {med:.0} over configurations (range {lo:.0} to {hi:.0}). {}",
+            if crit.is_empty() {
+                "No critical batch size could be fitted from steps-to-target to compare it with."
+                    .to_string()
+            } else {
+                format!(
+                    "The critical batch size fitted on steps vs examples to target: {} (McCandlish et al. predict B_crit ≈ B_simple, within a small factor).",
+                    crit.join(", ")
+                )
+            }
+        );
+        out.push(Finding {
+            title: "Gradient noise scale".into(),
+            text,
+        });
+    }
+    out
+}
+
+/// The failed runs.
+fn failures(configs: &[ConfigSummary], families: &[Family]) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let name = |c: &ConfigSummary| config_name(c, families);
+    let failed: Vec<String> = configs
+        .iter()
+        .filter(|c| !c.failures.is_empty())
+        .map(|c| {
+            let f: Vec<String> = c.failures.iter().map(|(s, n)| format!("{n} {s}")).collect();
+            format!("{} ({})", name(c), f.join(", "))
+        })
+        .collect();
+    if !failed.is_empty() {
+        out.push(Finding {
+            title: "Failed runs".into(),
+            text: format!(
+                "{}. Failed runs count as not reaching the target.",
+                failed.join("; ")
+            ),
+        });
+    }
+    out
+}

@@ -1,0 +1,87 @@
+//! One module per subcommand: its options (`Args`, parsed by clap) and a `run()`
+//! that wires them to the library. Nothing here measures, analyses or renders.
+
+pub mod compare;
+pub mod data;
+pub mod env;
+pub mod interpolate;
+pub mod max_batch;
+pub mod merge;
+pub mod report;
+pub mod run;
+pub mod suite;
+pub mod warm;
+
+use std::path::Path;
+
+use batchbench::suite::Suite;
+
+/// `--version`: the version and the commit the binary was built from.
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("BATCHBENCH_GIT"), ")");
+
+/// Loads and checks a suite, as an error that prints in one line.
+pub fn load_suite(path: &Path) -> anyhow::Result<Suite> {
+    Suite::load(path).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// Reads `5%`, `5` or `0.05%` as a percentage.
+pub fn parse_percent(text: &str) -> Result<f64, String> {
+    let v: f64 = text
+        .trim()
+        .trim_end_matches('%')
+        .parse()
+        .map_err(|_| format!("`{text}` is not a percentage; write e.g. 5%"))?;
+    if !(v.is_finite() && (0.0..=1000.0).contains(&v)) {
+        return Err(format!("{v}% is out of range; use 0% to 1000%"));
+    }
+    Ok(v)
+}
+
+/// Reads a duration in seconds: a finite number > 0 and at most a year.
+pub fn parse_seconds(text: &str) -> Result<f64, String> {
+    let v: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number of seconds; write e.g. 600"))?;
+    if !(v.is_finite() && v > 0.0 && v <= 365.0 * 86_400.0) {
+        return Err(format!(
+            "{text} is out of range; give seconds > 0 and at most a year (31536000)"
+        ));
+    }
+    Ok(v)
+}
+
+/// Reads a fraction in (0, 1].
+pub fn parse_fraction(text: &str) -> Result<f64, String> {
+    let v: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number; write e.g. 0.9"))?;
+    if !(v.is_finite() && v > 0.0 && v <= 1.0) {
+        return Err(format!(
+            "{text} is out of range; give a fraction in (0, 1], e.g. 0.9"
+        ));
+    }
+    Ok(v)
+}
+
+/// A folder name from a suite name read from records (which anyone can edit): only
+/// letters, digits, `-`, `_`, `.`, never starting with a dot.
+pub fn safe_name(name: &str) -> String {
+    let cleaned: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let cleaned = cleaned.trim_start_matches('.').to_string();
+    if cleaned.is_empty() {
+        "report".into()
+    } else {
+        cleaned
+    }
+}
