@@ -31,10 +31,31 @@ impl std::fmt::Display for DeviceKind {
 impl std::str::FromStr for DeviceKind {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        match s.parse::<DeviceRequest>()? {
+        DeviceKind::try_from(s.parse::<DeviceRequest>()?)
+    }
+}
+
+impl TryFrom<DeviceRequest> for DeviceKind {
+    type Error = String;
+    /// The device a resolved request names (`auto` is not a device yet: the runner
+    /// resolves it before starting a worker).
+    fn try_from(request: DeviceRequest) -> Result<Self, String> {
+        match request {
             DeviceRequest::Cpu => Ok(DeviceKind::Cpu),
             DeviceRequest::Cuda(n) => Ok(DeviceKind::Cuda(n)),
-            DeviceRequest::Auto => Err("`auto` is not a resolved device".into()),
+            DeviceRequest::Auto => Err(
+                "the run's device is still `auto`; the runner resolves it before starting a worker"
+                    .into(),
+            ),
+        }
+    }
+}
+
+impl From<DeviceKind> for DeviceRequest {
+    fn from(kind: DeviceKind) -> Self {
+        match kind {
+            DeviceKind::Cpu => DeviceRequest::Cpu,
+            DeviceKind::Cuda(n) => DeviceRequest::Cuda(n),
         }
     }
 }

@@ -2,7 +2,7 @@
 //! does the same), so a table, a finding, a chart tick and a terminal line print the
 //! same quantity the same way.
 
-use crate::analysis::stats::Estimate;
+use crate::stats::Estimate;
 
 /// Seconds with sensible precision: `0.027 s`, `3.94 s`, `440 s`.
 pub fn secs(s: f64) -> String {

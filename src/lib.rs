@@ -20,6 +20,7 @@ pub mod probe;
 pub mod report;
 pub mod results;
 pub mod runner;
+pub mod stats;
 pub mod suite;
 pub mod telemetry;
 pub mod testing;

@@ -63,6 +63,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    cli::quiet_on_closed_pipe();
     let result = match Cli::parse().command {
         Command::Run(args) => args.run(),
         Command::Warm(args) => args.run(),
@@ -81,6 +82,8 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => code,
+        // Output piped into `head` and the like: the reader has what it wanted.
+        Err(e) if cli::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(1)

@@ -594,3 +594,37 @@ fn the_gpu_verification_script_works_on_the_cpu_and_leaves_three_files() {
     let summary = std::fs::read_to_string(out.join("summary.txt")).unwrap();
     assert!(summary.contains("mlp-f32-warm"), "{summary}");
 }
+
+#[test]
+fn output_into_a_closed_pipe_never_stops_a_sweep() {
+    let dir = tempfile::tempdir().unwrap();
+    let suite = tiny_suite(dir.path(), "");
+    let out = dir.path().join("piped");
+    let bin = assert_cmd::cargo::cargo_bin("batchbench");
+    // `head -c 0` closes the pipe at once: every per-run line meets a closed pipe.
+    let o = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "'{}' run --out '{}' '{}' | head -c 0",
+            bin.display(),
+            out.display(),
+            suite.display()
+        ))
+        .env_remove("BATCHBENCH_FAULT")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(records(&out).len(), 2, "both runs recorded: {stderr}");
+    let o = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "'{}' plan '{}' | head -n 1 > /dev/null",
+            bin.display(),
+            suite.display()
+        ))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.is_empty(), "{stderr}");
+}

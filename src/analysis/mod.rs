@@ -16,7 +16,10 @@ mod family;
 mod findings;
 pub mod scaling;
 mod set;
-pub mod stats;
+
+/// The statistics over seeds live in [`crate::stats`] (the report and `compare`
+/// use them too); re-exported here where analysis code has always found them.
+pub use crate::stats;
 
 use std::collections::{BTreeMap, HashMap};
 

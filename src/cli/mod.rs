@@ -19,6 +19,29 @@ use batchbench::suite::Suite;
 /// `--version`: the version and the commit the binary was built from.
 pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("BATCHBENCH_GIT"), ")");
 
+/// Makes `println!` to a closed pipe (`batchbench plan … | head`) end the command
+/// quietly instead of panicking: it panics with a recognizable message, which the
+/// hook turns into a quiet exit. Sweeps never print with `println!` (their observer
+/// ignores a closed pipe and goes on recording).
+pub fn quiet_on_closed_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = batchbench::runner::failure::panic_message(info.payload());
+        if message.contains("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        default(info);
+    }));
+}
+
+/// Whether an error is a write to a closed pipe.
+pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
 /// Loads and checks a suite, as an error that prints in one line.
 pub fn load_suite(path: &Path) -> anyhow::Result<Suite> {
     Suite::load(path).map_err(|e| anyhow::anyhow!("{e}"))

@@ -13,8 +13,8 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use sha2::{Digest, Sha256};
 
+use super::spec::DatasetName;
 use super::{DataFile, Dataset, Split, normalize_bytes};
-use crate::suite::DatasetName;
 
 /// The embedded file, byte for byte as in scikit-learn.
 pub const DIGITS_CSV_GZ: &[u8] = include_bytes!("digits.csv.gz");

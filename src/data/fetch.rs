@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use sha2::{Digest, Sha256};
 
-use crate::suite::DatasetName;
+use super::spec::DatasetName;
 
 /// A file to download: name, SHA-256 and the largest size accepted.
 struct Resource {

@@ -8,6 +8,7 @@
 pub mod digits;
 pub mod fetch;
 pub mod idx;
+pub mod spec;
 pub mod synthetic;
 
 use std::path::{Path, PathBuf};
@@ -15,7 +16,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::suite::{DatasetName, DatasetSpec};
+pub use spec::{DatasetName, DatasetSpec};
 
 /// One split (train or test) in memory.
 #[derive(Debug, Clone, PartialEq)]

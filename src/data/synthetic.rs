@@ -11,8 +11,8 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 use sha2::Digest;
 
+use super::spec::{DatasetName, DatasetSpec};
 use super::{DataFile, Dataset, Normalization, Split};
-use crate::suite::{DatasetName, DatasetSpec};
 
 /// Parameters of the generator.
 #[derive(Debug, Clone, PartialEq)]

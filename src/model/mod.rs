@@ -19,6 +19,9 @@ use burn::tensor::{Tensor, TensorData};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+pub mod eval;
+pub mod params;
+
 use crate::suite::{Activation, ModelKind, ModelSpec};
 
 /// Random stream used for initialization (other streams shuffle data, etc.).

@@ -13,17 +13,17 @@ use std::path::Path;
 use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
 
-use super::params;
 use crate::backend::{BackendTask, CpuBackend, dispatch};
 use crate::data::{self, Dataset};
 use crate::device::DeviceKind;
+use crate::model::eval::{DeviceData, evaluate};
+use crate::model::params;
 use crate::model::{Classifier, InputShape};
 use crate::results::artifacts::{
     INTERPOLATION_FILE, InterpolationCurve, load_weights, weights_path,
 };
 use crate::results::record::{RunRecord, RunStatus};
 use crate::results::store;
-use crate::train::{DeviceData, evaluate};
 
 /// The pairs to interpolate: (smaller batch, larger batch) per family and seed.
 pub fn pairs(records: &[RunRecord], dir: &Path) -> Vec<(RunRecord, RunRecord)> {
@@ -138,7 +138,7 @@ pub fn interpolate_dir(
     let pairs = pairs(&records, dir);
     if pairs
         .iter()
-        .any(|(a, _)| matches!(a.spec.device.resolved(), Ok(DeviceKind::Cuda(_))))
+        .any(|(a, _)| matches!(DeviceKind::try_from(a.spec.device), Ok(DeviceKind::Cuda(_))))
     {
         crate::backend::configure_cubecl(&crate::backend::default_cache_dir());
     }
@@ -162,7 +162,7 @@ pub fn interpolate_dir(
             data: &data,
             alphas,
         };
-        let kind = a.spec.device.resolved().map_err(|e| anyhow::anyhow!(e))?;
+        let kind = DeviceKind::try_from(a.spec.device).map_err(|e| anyhow::anyhow!(e))?;
         // Evaluate on the backend that trained the runs.
         let cpu = CpuBackend::from_recorded(&a.env.backend).unwrap_or_default();
         curves.push(dispatch(kind, a.spec.precision, cpu, task).map_err(|e| anyhow::anyhow!(e))??);

@@ -10,7 +10,8 @@
 
 pub mod estimators;
 pub mod interpolation;
-pub mod params;
+
+pub use crate::model::params;
 
 use burn::module::AutodiffModule;
 use burn::optim::GradientsParams;
@@ -22,8 +23,8 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::{Map, Value, json};
 
 use crate::model::Classifier;
+use crate::model::eval::{DeviceData, cross_entropy, device_error};
 use crate::suite::ProbeSpec;
-use crate::train::{DeviceData, cross_entropy, device_error};
 
 /// Random stream for probe batches (independent of training's data order).
 const PROBE_STREAM: u64 = 4;

@@ -11,6 +11,8 @@
 pub mod charts;
 mod data;
 mod export;
+mod sections;
+mod table;
 
 use std::path::{Path, PathBuf};
 

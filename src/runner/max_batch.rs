@@ -90,7 +90,7 @@ impl<'a> ShortRuns<'a> {
         timeout: Duration,
         context: &SweepContext,
     ) -> anyhow::Result<Self> {
-        let kind = base.device.resolved().map_err(|e| anyhow::anyhow!(e))?;
+        let kind = DeviceKind::try_from(base.device).map_err(|e| anyhow::anyhow!(e))?;
         let extra_env = match kind {
             DeviceKind::Cuda(_) => device::probe_cuda()
                 .map(|p| device::worker_env(&p))

@@ -241,7 +241,7 @@ pub fn run_suite(
             outcome.not_started = total - i;
             break;
         }
-        let kind = spec.device.resolved().map_err(|e| anyhow::anyhow!(e))?;
+        let kind = DeviceKind::try_from(spec.device).map_err(|e| anyhow::anyhow!(e))?;
         let extra_env = probes
             .get(&kind)
             .and_then(|p| p.as_ref())

@@ -100,7 +100,12 @@ impl SweepObserver for TerminalObserver {
     fn run_finished(&mut self, i: usize, n: usize, record: &RunRecord, cost: f64) {
         self.done = i;
         if !self.quiet {
-            self.bar.suspend(|| println!("{}", one_line(i, n, record)));
+            // A closed pipe (`batchbench run … | head -1`) must not stop the sweep: the
+            // line is dropped, the runs go on being recorded.
+            self.bar.suspend(|| {
+                use std::io::Write;
+                let _ = writeln!(std::io::stdout(), "{}", one_line(i, n, record));
+            });
         }
         let units = (cost / self.cost_total * BAR_UNITS).round() as u64;
         self.bar.inc(units);

@@ -153,7 +153,7 @@ pub fn execute(
     let wall = Instant::now();
     let spec = &job.spec;
     let mut record = RunRecord::new(spec.clone(), Environment::default(), now());
-    let kind = match spec.device.resolved() {
+    let kind = match DeviceKind::try_from(spec.device) {
         Ok(kind) => kind,
         Err(e) => {
             record.status = RunStatus::Crashed;

@@ -20,82 +20,7 @@ use super::located::Located;
 /// The schema version this build reads.
 pub const SUITE_VERSION: u32 = 1;
 
-/// A dataset: one of the built-in names plus options.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DatasetSpec {
-    /// Which dataset.
-    pub name: DatasetName,
-    /// Folder holding the IDX files (mnist, fashion-mnist). Default: `$BATCHBENCH_DATA/<name>`,
-    /// then `/usr/share/datasets/<name>`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub path: Option<String>,
-    /// Use only the first N training examples (after the seeded split, if any).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub train_subset: Option<u64>,
-    /// Use only the first N test examples.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub test_subset: Option<u64>,
-    /// digits: fraction of the 1,797 images held out for testing (stratified). Default 0.3.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub test_fraction: Option<f64>,
-    /// digits and synthetic: seed of the split / generator (independent of the run seed,
-    /// so every run of a suite sees the same data). Default 0.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub data_seed: Option<u64>,
-    /// synthetic: training examples. Default 10,000.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub train_samples: Option<u64>,
-    /// synthetic: test examples. Default 2,000.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub test_samples: Option<u64>,
-    /// synthetic: input dimension. Default 32.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub features: Option<u64>,
-    /// synthetic: lay the features out as an image `[channels, height, width]` (so a
-    /// cnn can train on it); `features` is then their product.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub shape: Option<Vec<u64>>,
-    /// synthetic: number of classes. Default 10.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub classes: Option<u64>,
-    /// synthetic: standard deviation of the noise around each class centre (centres are
-    /// drawn from a unit normal). Default 1.0.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub noise: Option<f64>,
-}
-
-/// The datasets batchbench knows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum DatasetName {
-    /// UCI optical digits, 8×8, embedded in the binary.
-    Digits,
-    /// MNIST handwritten digits, 28×28, IDX files.
-    Mnist,
-    /// Zalando's Fashion-MNIST, 28×28, IDX files.
-    FashionMnist,
-    /// A seeded Gaussian-clusters classification task.
-    Synthetic,
-}
-
-impl DatasetName {
-    /// The name as written in suites and folder names.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DatasetName::Digits => "digits",
-            DatasetName::Mnist => "mnist",
-            DatasetName::FashionMnist => "fashion-mnist",
-            DatasetName::Synthetic => "synthetic",
-        }
-    }
-}
-
-impl fmt::Display for DatasetName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use crate::data::spec::{DatasetName, DatasetSpec};
 
 /// A model architecture.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -364,30 +289,6 @@ pub enum DeviceRequest {
     Cpu,
     /// The N-th CUDA device.
     Cuda(u32),
-}
-
-impl DeviceRequest {
-    /// The device this request names, once resolved (`auto` is not a device yet: the
-    /// runner resolves it before anything runs).
-    pub fn resolved(self) -> Result<crate::device::DeviceKind, String> {
-        match self {
-            DeviceRequest::Cpu => Ok(crate::device::DeviceKind::Cpu),
-            DeviceRequest::Cuda(n) => Ok(crate::device::DeviceKind::Cuda(n)),
-            DeviceRequest::Auto => Err(
-                "the run's device is still `auto`; the runner resolves it before starting a worker"
-                    .into(),
-            ),
-        }
-    }
-}
-
-impl From<crate::device::DeviceKind> for DeviceRequest {
-    fn from(kind: crate::device::DeviceKind) -> Self {
-        match kind {
-            crate::device::DeviceKind::Cpu => DeviceRequest::Cpu,
-            crate::device::DeviceKind::Cuda(n) => DeviceRequest::Cuda(n),
-        }
-    }
 }
 
 impl fmt::Display for DeviceRequest {

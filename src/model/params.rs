@@ -95,7 +95,7 @@ pub fn flatten_grads<B: AutodiffBackend, M: AutodiffModule<B>>(
 
 /// A flat device vector as host `f32`s.
 pub fn to_host<B: Backend>(t: Tensor<B, 1>) -> anyhow::Result<Vec<f32>> {
-    let data = t.try_into_data().map_err(crate::train::device_error)?;
+    let data = t.try_into_data().map_err(super::eval::device_error)?;
     Ok(data
         .convert::<f32>()
         .to_vec::<f32>()
@@ -113,7 +113,7 @@ pub fn norm_sq<B: Backend>(t: Tensor<B, 1>) -> anyhow::Result<f64> {
         .powi_scalar(2)
         .sum()
         .try_into_scalar()
-        .map_err(crate::train::device_error)?
+        .map_err(super::eval::device_error)?
         .elem();
     Ok(v)
 }

@@ -1,4 +1,4 @@
-//! Small statistics over seeds: means with Student-t confidence intervals, medians
+//! Small statistics over seeds (used by analysis, compare and the report): means with Student-t confidence intervals, medians
 //! that count "never reached" as infinite (MLPerf's rule for time-to-train), and
 //! Welch's t-test for comparisons.
 
