@@ -23,6 +23,23 @@ fn tiny_suite(dir: &Path, extra: &str) -> PathBuf {
     path
 }
 
+/// Runs the tiny suite (with `extra` settings) under fault injection `fault` and
+/// returns its records.
+fn run_with_fault(extra: &str, fault: &str, env: &[(&str, &str)]) -> Vec<RunRecord> {
+    let dir = tempfile::tempdir().unwrap();
+    let suite = tiny_suite(dir.path(), extra);
+    let out = dir.path().join("out");
+    batchbench()
+        .env("BATCHBENCH_FAULT", fault)
+        .envs(env.iter().copied())
+        .args(["run", "-q", "--out"])
+        .arg(&out)
+        .arg(&suite)
+        .assert()
+        .success();
+    records(&out)
+}
+
 fn records(out: &Path) -> Vec<RunRecord> {
     let read = read_records(&out.join("runs.jsonl")).unwrap();
     assert!(read.warnings.is_empty(), "{:?}", read.warnings);
@@ -214,17 +231,7 @@ fn a_run_that_runs_out_of_memory_is_recorded_and_the_sweep_goes_on() {
 
 #[test]
 fn a_host_allocation_failure_is_out_of_memory_with_its_size() {
-    let dir = tempfile::tempdir().unwrap();
-    let suite = tiny_suite(dir.path(), "");
-    let out = dir.path().join("alloc");
-    batchbench()
-        .env("BATCHBENCH_FAULT", "alloc@64")
-        .args(["run", "-q", "--out"])
-        .arg(&out)
-        .arg(&suite)
-        .assert()
-        .success();
-    let r = records(&out);
+    let r = run_with_fault("", "alloc@64", &[]);
     assert_eq!(r[1].status, RunStatus::Oom);
     let reason = r[1].reason.as_deref().unwrap();
     assert!(reason.contains("killed by signal 6"), "{reason}");
@@ -236,18 +243,7 @@ fn a_host_allocation_failure_is_out_of_memory_with_its_size() {
 
 #[test]
 fn the_reason_is_the_error_message_even_with_a_backtrace() {
-    let dir = tempfile::tempdir().unwrap();
-    let suite = tiny_suite(dir.path(), "");
-    let out = dir.path().join("bt");
-    batchbench()
-        .env("BATCHBENCH_FAULT", "oom@16")
-        .env("RUST_BACKTRACE", "1")
-        .args(["run", "-q", "--out"])
-        .arg(&out)
-        .arg(&suite)
-        .assert()
-        .success();
-    let r = records(&out);
+    let r = run_with_fault("", "oom@16", &[("RUST_BACKTRACE", "1")]);
     assert_eq!(r[0].status, RunStatus::Oom);
     let reason = r[0].reason.as_deref().unwrap();
     assert!(reason.contains("can't allocate buffer of size"), "{reason}");
@@ -308,33 +304,18 @@ fn a_run_past_its_time_limit_is_a_timeout() {
 
 #[test]
 fn kernel_compilation_does_not_count_against_the_run_but_warm_up_has_its_own_limit() {
-    let dir = tempfile::tempdir().unwrap();
     // A warm-up that takes 3 s (as a cold CUDA start compiling kernels would) under a
     // 2 s run limit: the run completes, its warm-up recorded apart.
-    let suite = tiny_suite(dir.path(), "  timeout_s: 2\n");
-    let out = dir.path().join("slow");
-    batchbench()
-        .env("BATCHBENCH_FAULT", "slow-warmup@16")
-        .args(["run", "-q", "--out"])
-        .arg(&out)
-        .arg(&suite)
-        .assert()
-        .success();
-    let r = records(&out);
+    let r = run_with_fault("  timeout_s: 2\n", "slow-warmup@16", &[]);
     assert_eq!(r[0].status, RunStatus::Ok, "{:?}", r[0].reason);
     assert!(r[0].summary.warmup_s.unwrap() >= 3.0);
     assert!(r[0].summary.cold_start_s.unwrap() >= 2.9);
     // A warm-up that never ends hits the warm-up limit.
-    let suite = tiny_suite(dir.path(), "  timeout_s: 100\n  warmup_timeout_s: 2\n");
-    let out = dir.path().join("hang");
-    batchbench()
-        .env("BATCHBENCH_FAULT", "hang-warmup@16")
-        .args(["run", "-q", "--out"])
-        .arg(&out)
-        .arg(&suite)
-        .assert()
-        .success();
-    let r = records(&out);
+    let r = run_with_fault(
+        "  timeout_s: 100\n  warmup_timeout_s: 2\n",
+        "hang-warmup@16",
+        &[],
+    );
     assert_eq!(r[0].status, RunStatus::Timeout);
     let reason = r[0].reason.as_deref().unwrap();
     assert!(reason.starts_with("warm-up ("), "{reason}");
