@@ -609,3 +609,56 @@ fn output_into_a_closed_pipe_never_stops_a_sweep() {
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(stderr.is_empty(), "{stderr}");
 }
+
+#[test]
+fn compare_speaks_json_and_github_actions() {
+    use batchbench::testing::record_for_tests;
+    let dir = tempfile::tempdir().unwrap();
+    // Base at 10,000 samples/s, new 20% slower, five seeds each, little noise.
+    let write = |name: &str, mean: f64| {
+        let folder = dir.path().join(name);
+        std::fs::create_dir_all(&folder).unwrap();
+        let mut text = String::new();
+        for seed in 0..5u64 {
+            let mut r = record_for_tests("x", 0.9);
+            r.spec.seed = seed;
+            r.key = r.spec.key();
+            r.summary.samples_per_s = Some(mean * (1.0 + 0.01 * seed as f64));
+            text += &(serde_json::to_string(&r).unwrap() + "\n");
+        }
+        std::fs::write(folder.join("runs.jsonl"), text).unwrap();
+        folder
+    };
+    let (base, new) = (write("base", 10_000.0), write("new", 8_000.0));
+    let summary = dir.path().join("step-summary.md");
+    let o = batchbench()
+        .args(["compare", "--json", "--metric", "samples_per_s", "--out"])
+        .arg(dir.path().join("cmp"))
+        .arg(&base)
+        .arg(&new)
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let json_end = stdout
+        .find("\n::error")
+        .expect("an annotation after the JSON");
+    let v: serde_json::Value = serde_json::from_str(&stdout[..json_end]).unwrap();
+    assert_eq!(v["rows"][0]["verdict"], "regressed", "{v}");
+    assert!(
+        stdout.contains("::error title=batchbench regression::") && stdout.contains("-20.0%25"),
+        "{stdout}"
+    );
+    let saved: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("cmp/compare.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(saved["rows"][0]["verdict"], "regressed");
+    assert!(
+        std::fs::read_to_string(&summary)
+            .unwrap()
+            .contains("## batchbench compare")
+    );
+}

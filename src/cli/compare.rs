@@ -24,9 +24,13 @@ pub struct CompareArgs {
     /// Exit with status 1 when any metric regressed.
     #[arg(long)]
     fail_on_regression: bool,
-    /// Where to write compare.md and compare.html (default: reports/compare).
+    /// Where to write compare.md, compare.html and compare.json (default:
+    /// reports/compare).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Print the comparison as JSON instead of the table (compare.json holds the same).
+    #[arg(long)]
+    json: bool,
 }
 
 impl CompareArgs {
@@ -46,21 +50,28 @@ impl CompareArgs {
             eprintln!("warning: {w}");
         }
         let cmp = compare::compare(&base, &new, &metrics, self.threshold);
-        print!("{}", cmp.terminal_table());
+        let json = serde_json::to_string_pretty(&cmp)? + "\n";
+        if self.json {
+            print!("{json}");
+        } else {
+            print!("{}", cmp.terminal_table());
+        }
         let out = self
             .out
             .unwrap_or_else(|| PathBuf::from("reports").join("compare"));
         std::fs::create_dir_all(&out)
             .with_context(|| format!("cannot create {}", out.display()))?;
         std::fs::write(out.join("compare.md"), cmp.markdown())?;
+        std::fs::write(out.join("compare.json"), json)?;
         std::fs::write(
             out.join("compare.html"),
             batchbench::report::render_page("compare.html", &cmp)?,
         )?;
         eprintln!(
-            "wrote {} and compare.md",
+            "wrote {}, compare.md and compare.json",
             out.join("compare.html").display()
         );
+        github_actions(&cmp)?;
         if self.fail_on_regression {
             if let Some(why) = cmp.gate_failure() {
                 eprintln!("error: {why} (--fail-on-regression)");
@@ -78,6 +89,42 @@ impl CompareArgs {
         }
         Ok(ExitCode::SUCCESS)
     }
+}
+
+/// Under GitHub Actions: the Markdown table goes into the job summary
+/// (`$GITHUB_STEP_SUMMARY`), and each regression becomes an `::error` annotation.
+fn github_actions(cmp: &compare::Comparison) -> anyhow::Result<()> {
+    if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY") {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .with_context(|| format!("cannot append to $GITHUB_STEP_SUMMARY ({path:?})"))?;
+        writeln!(f, "{}", cmp.markdown())?;
+    }
+    if std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true") && cmp.has_regression() {
+        for r in cmp
+            .rows
+            .iter()
+            .filter(|r| r.verdict == compare::Verdict::Regressed)
+        {
+            // Workflow commands end at a newline; `%` and newlines are escaped.
+            let text = format!(
+                "{} {}: {} → {} ({})",
+                r.config,
+                r.metric,
+                batchbench::fmt::estimate(&r.base, &r.unit),
+                batchbench::fmt::estimate(&r.new, &r.unit),
+                batchbench::fmt::change(r.change_pct)
+            )
+            .replace('%', "%25")
+            .replace('\r', "%0D")
+            .replace('\n', "%0A");
+            println!("::error title=batchbench regression::{text}");
+        }
+    }
+    Ok(())
 }
 
 #[derive(clap::Args)]
