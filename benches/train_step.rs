@@ -119,7 +119,7 @@ fn bench(c: &mut Criterion) {
     bench_backend::<Autodiff<burn::backend::NdArray<f32>>>(c, "cpu-ndarray", Default::default());
     if batchbench::device::probe_cuda().is_ok() {
         use burn::backend::cuda::{Cuda, CudaDevice};
-        batchbench::backend::configure_cubecl(&batchbench::runner::default_cache_dir());
+        batchbench::backend::configure_cubecl(&batchbench::backend::default_cache_dir());
         bench_backend::<Autodiff<Cuda<f32>>>(c, "cuda", CudaDevice { index: 0 });
     }
 }

@@ -107,9 +107,13 @@ fn probes_run_and_interpolation_endpoints_reproduce_the_recorded_losses() {
         .success();
     let records = read_records(&out.join("runs.jsonl")).unwrap().records;
     assert_eq!(records.len(), 2);
-    for r in &records {
+    // The probes' JSON shape is a contract (scripts read it): check it in the file.
+    let lines = std::fs::read_to_string(out.join("runs.jsonl")).unwrap();
+    for (r, line) in records.iter().zip(lines.lines()) {
         assert_eq!(r.status, RunStatus::Ok, "{:?}", r.reason);
-        let last = r.curve.last().unwrap();
+        let json: serde_json::Value = serde_json::from_str(line).unwrap();
+        let curve = json["curve"].as_array().unwrap();
+        let last = &curve.last().unwrap()["probes"];
         for key in [
             "weight_distance",
             "weight_distance_rel",
@@ -117,14 +121,12 @@ fn probes_run_and_interpolation_endpoints_reproduce_the_recorded_losses() {
             "noise_g2",
             "gradient_diversity",
         ] {
-            assert!(
-                last.probes.contains_key(key),
-                "{key} missing at the last point"
-            );
+            assert!(last.get(key).is_some(), "{key} missing at the last point");
         }
-        assert_eq!(r.curve[0].probes["weight_distance"], 0.0);
-        assert!(last.probes["weight_distance"].as_f64().unwrap() > 0.0);
-        let sharp = &r.probes["sharpness"]["epsilon"];
+        assert_eq!(curve[0]["probes"]["weight_distance"], 0.0);
+        assert!(last["weight_distance"].as_f64().unwrap() > 0.0);
+        assert_eq!(r.curve.last().unwrap().probes.weight_distance, last["weight_distance"].as_f64());
+        let sharp = &json["probes"]["sharpness"]["epsilon"];
         let (big, small) = (
             sharp["1e-3"].as_f64().unwrap(),
             sharp["5e-4"].as_f64().unwrap(),

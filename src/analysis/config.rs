@@ -33,7 +33,7 @@ pub struct CurveAggregate {
 }
 
 /// A configuration aggregated over its seeds.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct ConfigSummary {
     /// Result-set label (empty with a single set).
     pub source: String,
@@ -225,24 +225,17 @@ pub(super) fn summarize_config(source: &str, runs: &[&RunRecord]) -> ConfigSumma
         rss_peak_mib: max(&|r| r.telemetry.rss_peak_mib),
         sharpness: {
             let mut m = BTreeMap::new();
-            let eps: BTreeSet<String> = ok
-                .iter()
-                .filter_map(|r| {
-                    r.probes
-                        .get("sharpness")?
-                        .get("epsilon")?
-                        .as_object()
-                        .map(|o| o.keys().cloned().collect::<Vec<_>>())
-                })
-                .flatten()
-                .collect();
+            fn sharpness<'a>(r: &&'a RunRecord) -> Option<&'a BTreeMap<String, Option<f64>>> {
+                r.probes.sharpness.as_ref().map(|s| &s.epsilon)
+            }
+            let eps: BTreeSet<&String> = ok.iter().filter_map(sharpness).flat_map(|e| e.keys()).collect();
             for e in eps {
                 let v: Vec<f64> = ok
                     .iter()
-                    .filter_map(|r| r.probes.get("sharpness")?.get("epsilon")?.get(&e)?.as_f64())
+                    .filter_map(|r| sharpness(r)?.get(e).copied().flatten())
                     .collect();
                 if let Some(est) = Estimate::of(&v) {
-                    m.insert(e, est);
+                    m.insert(e.clone(), est);
                 }
             }
             m
@@ -275,13 +268,13 @@ pub(super) fn aggregate_curves(runs: &[&RunRecord]) -> Vec<CurveAggregate> {
                 pts.iter().map(|p| f(p)).sum::<f64>() / pts.len() as f64
             };
             let mut probes = BTreeMap::new();
-            for key in pts[0].probes.keys() {
-                let values: Vec<f64> = pts
-                    .iter()
-                    .filter_map(|p| p.probes.get(key).and_then(|v| v.as_f64()))
-                    .collect();
+            for (i, (key, first)) in pts[0].probes.values().into_iter().enumerate() {
+                if first.is_none() {
+                    continue;
+                }
+                let values: Vec<f64> = pts.iter().filter_map(|p| p.probes.values()[i].1).collect();
                 if let Some(e) = Estimate::of(&values) {
-                    probes.insert(key.clone(), e);
+                    probes.insert(key.to_string(), e);
                 }
             }
             CurveAggregate {

@@ -23,6 +23,18 @@ pub struct Family {
     pub critical_batch: Option<CriticalBatch>,
 }
 
+impl Family {
+    /// `"label: "` to start a sentence about this family; empty when the study has
+    /// one family (nothing to tell apart).
+    pub fn prefix(&self) -> String {
+        if self.label.is_empty() {
+            String::new()
+        } else {
+            format!("{}: ", self.label)
+        }
+    }
+}
+
 /// Per-batch-size tuning (Shallue et al. 2018): families that differ only in the
 /// learning rate, and for each batch size the configuration that reached the target
 /// fastest (or, when none did, the best final test accuracy).

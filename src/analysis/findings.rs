@@ -160,11 +160,7 @@ fn generalization_gap(configs: &[ConfigSummary], families: &[Family]) -> Vec<Fin
             g.ci95.is_some() && base.ci95.is_some() && g.interval().0 > base.interval().1
         });
         let last = members.last().unwrap();
-        let prefix = if fam.label.is_empty() {
-            String::new()
-        } else {
-            format!("{}: ", fam.label)
-        };
+        let prefix = fam.prefix();
         let text = match opens {
             Some(c) => format!(
                 "{prefix}the train−test gap grows beyond noise from batch {} ({:.1} points ± {}) to batch {} ({:.1} ± {}); at batch {} it is {:.1} points.",
@@ -202,11 +198,7 @@ fn critical_batch(families: &[Family]) -> Vec<Finding> {
     let mut out = Vec::new();
     for fam in families {
         if let Some(cb) = &fam.critical_batch {
-            let prefix = if fam.label.is_empty() {
-                String::new()
-            } else {
-                format!("{}: ", fam.label)
-            };
+            let prefix = fam.prefix();
             out.push(Finding {
                 title: "Critical batch size".into(),
                 text: format!("{prefix}{}", cb.describe()),
@@ -275,11 +267,7 @@ fn sharpness(configs: &[ConfigSummary], families: &[Family]) -> Vec<Finding> {
                 "no different within noise"
             };
             let ci = |e: &Estimate| e.ci95.map(|h| format!(" ± {h:.2}")).unwrap_or_default();
-            let prefix = if fam.label.is_empty() {
-                String::new()
-            } else {
-                format!("{}: ", fam.label)
-            };
+            let prefix = fam.prefix();
             out.push(Finding {
                 title: "Sharpness".into(),
                 text: format!(
@@ -297,7 +285,7 @@ fn noise_scale(configs: &[ConfigSummary], families: &[Family]) -> Vec<Finding> {
     let mut out = Vec::new();
     let last_noise: Vec<f64> = configs
         .iter()
-        .filter_map(|c| c.curve.last()?.probes.get("noise_scale").map(|e| e.mean))
+        .filter_map(|c| Some(c.curve.last()?.probes.get("noise_scale")?.mean))
         .filter(|v| v.is_finite() && *v > 0.0)
         .collect();
     if let Some(med) = crate::analysis::stats::median_with_infinite(
@@ -352,4 +340,194 @@ fn failures(configs: &[ConfigSummary], families: &[Family]) -> Vec<Finding> {
         });
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::scaling::CriticalBatch;
+
+    fn est(values: &[f64]) -> Option<Estimate> {
+        Estimate::of(values)
+    }
+
+    /// A configuration of family `family` at `batch`, with its per-seed final test
+    /// accuracies and times to target (`None` = not reached).
+    fn config(family: usize, batch: u64, acc: &[f64], times: &[Option<f64>]) -> ConfigSummary {
+        let reached: Vec<f64> = times.iter().flatten().copied().collect();
+        let mut sorted: Vec<f64> = times.iter().map(|t| t.unwrap_or(f64::INFINITY)).collect();
+        sorted.sort_by(f64::total_cmp);
+        let median = sorted.get(sorted.len() / 2).copied().filter(|t| t.is_finite());
+        ConfigSummary {
+            family,
+            batch_size: batch,
+            runs: times.len().max(acc.len()),
+            ok: acc.len(),
+            final_test_acc: est(acc),
+            target_acc: Some(0.9),
+            reached: reached.len(),
+            time_to_target_s: median,
+            time_to_target_runs: times.to_vec(),
+            ..ConfigSummary::default()
+        }
+    }
+
+    fn family(label: &str, configs: Vec<usize>) -> Family {
+        Family {
+            label: label.into(),
+            source: String::new(),
+            configs,
+            critical_batch: None,
+        }
+    }
+
+    #[test]
+    fn fastest_to_target_tells_overlap_from_a_clear_lead() {
+        let fams = [family("", vec![0, 1, 2])];
+        let apart = [
+            config(0, 32, &[0.95; 3], &[Some(1.0), Some(1.1), Some(1.2)]),
+            config(0, 64, &[0.95; 3], &[Some(2.0), Some(2.1), Some(2.2)]),
+            config(0, 128, &[0.5; 3], &[None, None, None]),
+        ];
+        let f = fastest_to_target(&apart, &fams);
+        assert_eq!(f[0].title, "Fastest to 90.0%");
+        assert!(f[0].text.starts_with("batch 32: median"), "{}", f[0].text);
+        assert!(f[0].text.contains("every seed slower"), "{}", f[0].text);
+        assert!(f[0].text.contains("Never reached: batch 128."), "{}", f[0].text);
+
+        let overlap = [
+            config(0, 32, &[0.95; 3], &[Some(1.0), Some(1.5), Some(2.0)]),
+            config(0, 64, &[0.95; 3], &[Some(1.8), Some(2.1), Some(2.2)]),
+        ];
+        assert!(fastest_to_target(&overlap, &fams)[0].text.contains("Within noise of batch 64"));
+
+        let none = [config(0, 32, &[0.5], &[None])];
+        assert!(fastest_to_target(&none, &fams)[0].text.starts_with("No configuration reached 90.0%"));
+        let no_target = [ConfigSummary::default()];
+        assert!(fastest_to_target(&no_target, &fams).is_empty());
+    }
+
+    #[test]
+    fn best_accuracy_names_the_ties_within_noise_only() {
+        let fams = [family("", vec![0, 1, 2])];
+        let configs = [
+            config(0, 32, &[0.95, 0.96, 0.97], &[]),
+            config(0, 64, &[0.94, 0.96, 0.965], &[]),
+            config(0, 128, &[0.80, 0.81, 0.82], &[]),
+        ];
+        let f = best_accuracy(&configs, &fams);
+        assert_eq!(f.len(), 1);
+        assert!(f[0].text.starts_with("batch 32: 96.0%"), "{}", f[0].text);
+        assert!(f[0].text.contains("Within noise: batch 64."), "{}", f[0].text);
+        assert!(!f[0].text.contains("batch 128"), "{}", f[0].text);
+        assert!(best_accuracy(&[], &fams).is_empty());
+    }
+
+    #[test]
+    fn the_gap_opens_only_beyond_both_intervals() {
+        let fams = [family("mlp", vec![0, 1, 2])];
+        let mut configs = [
+            config(0, 32, &[0.9], &[]),
+            config(0, 256, &[0.9], &[]),
+            config(0, 1024, &[0.9], &[]),
+        ];
+        configs[0].gap = est(&[0.01, 0.012, 0.011]);
+        configs[1].gap = est(&[0.011, 0.013, 0.02]);
+        configs[2].gap = est(&[0.05, 0.06, 0.055]);
+        let f = generalization_gap(&configs, &fams);
+        assert!(f[0].text.starts_with("mlp: the train−test gap grows beyond noise from batch 32"), "{}", f[0].text);
+        assert!(f[0].text.contains("to batch 1024"), "{}", f[0].text);
+
+        configs[2].gap = est(&[0.0, 0.02, 0.011]);
+        let f = generalization_gap(&configs, &fams);
+        assert!(f[0].text.starts_with("mlp: no batch size shows"), "{}", f[0].text);
+        // A family with one batch size says nothing.
+        assert!(generalization_gap(&configs[..1], &[family("", vec![0])]).is_empty());
+    }
+
+    #[test]
+    fn critical_batch_is_stated_per_fitted_family() {
+        let fit = CriticalBatch {
+            points: 4,
+            batch_range: (32.0, 1024.0),
+            s_min: Some(100.0),
+            e_min: Some(25_600.0),
+            b_crit: Some(256.0),
+            r2: 0.99,
+        };
+        let mut fams = [family("a", vec![]), family("b", vec![])];
+        fams[1].critical_batch = Some(fit);
+        let f = critical_batch(&fams);
+        assert_eq!(f.len(), 1);
+        assert!(f[0].text.starts_with("b: fitting S = S_min + E_min/B"), "{}", f[0].text);
+        assert!(f[0].text.contains("B_crit = E_min/S_min ≈ 256"), "{}", f[0].text);
+    }
+
+    #[test]
+    fn tuned_learning_rates_list_the_pick_per_batch() {
+        let mut configs = [config(0, 32, &[0.9], &[]), config(1, 256, &[0.9], &[])];
+        configs[0].lr = 0.1;
+        configs[1].lr = 0.4;
+        let tuned = [TunedGroup {
+            label: String::new(),
+            lrs: vec![0.1, 0.4],
+            best: vec![0, 1],
+            critical_batch: None,
+        }];
+        let f = tuned_learning_rates(&configs, &tuned);
+        assert!(f[0].text.contains("among 0.1, 0.4: batch 32 → lr 0.1; batch 256 → lr 0.4."), "{}", f[0].text);
+    }
+
+    #[test]
+    fn sharpness_compares_the_extreme_batches() {
+        let fams = [family("", vec![0, 1])];
+        let mut configs = [config(0, 32, &[0.9], &[]), config(0, 1024, &[0.9], &[])];
+        configs[0].sharpness.insert("1e-3".into(), est(&[1.0, 1.1, 1.2]).unwrap());
+        configs[1].sharpness.insert("1e-3".into(), est(&[5.0, 5.2, 5.4]).unwrap());
+        let f = sharpness(&configs, &fams);
+        assert!(f[0].text.contains("sharper, beyond noise"), "{}", f[0].text);
+        configs[1].sharpness.insert("1e-3".into(), est(&[0.5, 1.0, 1.5]).unwrap());
+        assert!(sharpness(&configs, &fams)[0].text.contains("no different within noise"));
+        configs[1].sharpness.clear();
+        assert!(sharpness(&configs, &fams).is_empty());
+    }
+
+    #[test]
+    fn noise_scale_reports_the_median_of_the_last_points() {
+        let point = |b: f64| crate::analysis::CurveAggregate {
+            epoch: 1.0,
+            step: 10,
+            samples: 320,
+            train_s: 1.0,
+            wall_s: 1.0,
+            test_acc: est(&[0.9]).unwrap(),
+            train_acc: est(&[0.9]).unwrap(),
+            test_loss: est(&[0.3]).unwrap(),
+            train_loss: est(&[0.3]).unwrap(),
+            probes: [("noise_scale".to_string(), est(&[b]).unwrap())].into(),
+        };
+        let mut configs = [
+            config(0, 32, &[0.9], &[]),
+            config(0, 64, &[0.9], &[]),
+            config(0, 128, &[0.9], &[]),
+        ];
+        for (c, b) in configs.iter_mut().zip([100.0, 300.0, 200.0]) {
+            c.curve = vec![point(b)];
+        }
+        let fams = [family("", vec![0, 1, 2])];
+        let f = noise_scale(&configs, &fams);
+        assert!(f[0].text.contains("median 200 over configurations (range 100 to 300)"), "{}", f[0].text);
+        assert!(f[0].text.contains("No critical batch size could be fitted"), "{}", f[0].text);
+        assert!(noise_scale(&configs[..0], &fams).is_empty());
+    }
+
+    #[test]
+    fn failures_name_each_configuration_and_status() {
+        let fams = [family("", vec![0, 1])];
+        let mut configs = [config(0, 32, &[0.9], &[]), config(0, 4096, &[], &[])];
+        configs[1].failures.insert("oom".into(), 2);
+        let f = failures(&configs, &fams);
+        assert_eq!(f[0].text, "batch 4096 (2 oom). Failed runs count as not reaching the target.");
+        assert!(failures(&configs[..1], &fams).is_empty());
+    }
 }

@@ -144,20 +144,18 @@ pub fn published_shape(spec: &DatasetSpec) -> DataShape {
 fn shape_with(spec: &DatasetSpec, (idx_train, idx_test, h, w): (u64, u64, u64, u64)) -> DataShape {
     let (train, test, image, features, classes) = match spec.name {
         DatasetName::Digits => {
-            let (train, test) = digits::split_sizes(spec.test_fraction.unwrap_or(0.3));
+            let (train, test) = digits::split_sizes(spec.test_fraction());
             (train, test, Some([1, 8, 8]), 64, 10)
         }
         DatasetName::Mnist | DatasetName::FashionMnist => {
             (idx_train, idx_test, Some([1, h, w]), h * w, 10)
         }
         DatasetName::Synthetic => (
-            spec.train_samples.unwrap_or(10_000),
-            spec.test_samples.unwrap_or(2_000),
+            spec.train_samples(),
+            spec.test_samples(),
             spec.shape.as_ref().map(|s| [s[0], s[1], s[2]]),
-            spec.shape
-                .as_ref()
-                .map_or(spec.features.unwrap_or(32), |s| s.iter().product()),
-            spec.classes.unwrap_or(10),
+            spec.features(),
+            spec.classes(),
         ),
     };
     DataShape {
@@ -185,10 +183,7 @@ fn idx_header_shape(files: &[PathBuf]) -> Result<(u64, u64, u64, u64), String> {
 /// Loads a (resolved) dataset spec; `suite_dir` anchors a relative `path`.
 pub fn load(spec: &DatasetSpec, suite_dir: Option<&Path>) -> anyhow::Result<Dataset> {
     let mut data = match spec.name {
-        DatasetName::Digits => digits::load(
-            spec.test_fraction.unwrap_or(0.3),
-            spec.data_seed.unwrap_or(0),
-        )?,
+        DatasetName::Digits => digits::load(spec.test_fraction(), spec.data_seed())?,
         DatasetName::Synthetic => synthetic::generate(&synthetic::SyntheticParams::from_spec(spec)),
         DatasetName::Mnist | DatasetName::FashionMnist => load_idx_dataset(spec, suite_dir)?,
     };

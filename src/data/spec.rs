@@ -53,6 +53,43 @@ pub struct DatasetSpec {
     pub noise: Option<f64>,
 }
 
+/// The options' defaults, in one place: the suite's normalization writes them into
+/// every run's spec (so records show them), and the loaders read them through these
+/// methods, so a spec built by hand gets the same dataset.
+impl DatasetSpec {
+    /// digits: the share of the 1,797 images held out for testing.
+    pub fn test_fraction(&self) -> f64 {
+        self.test_fraction.unwrap_or(0.3)
+    }
+    /// digits, synthetic: the seed of the split or the generator.
+    pub fn data_seed(&self) -> u64 {
+        self.data_seed.unwrap_or(0)
+    }
+    /// synthetic: training examples.
+    pub fn train_samples(&self) -> u64 {
+        self.train_samples.unwrap_or(10_000)
+    }
+    /// synthetic: test examples.
+    pub fn test_samples(&self) -> u64 {
+        self.test_samples.unwrap_or(2_000)
+    }
+    /// synthetic: values per example (the product of `shape` when one is given).
+    pub fn features(&self) -> u64 {
+        match &self.shape {
+            Some(s) => s.iter().product(),
+            None => self.features.unwrap_or(32),
+        }
+    }
+    /// synthetic: classes.
+    pub fn classes(&self) -> u64 {
+        self.classes.unwrap_or(10)
+    }
+    /// synthetic: the spread of each cluster.
+    pub fn noise(&self) -> f64 {
+        self.noise.unwrap_or(1.0)
+    }
+}
+
 /// The datasets batchbench knows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]

@@ -37,12 +37,12 @@ impl SyntheticParams {
     /// Reads the (resolved) synthetic fields of a dataset spec.
     pub fn from_spec(spec: &DatasetSpec) -> Self {
         SyntheticParams {
-            train: spec.train_samples.unwrap_or(10_000) as usize,
-            test: spec.test_samples.unwrap_or(2_000) as usize,
-            features: spec.features.unwrap_or(32) as usize,
-            classes: spec.classes.unwrap_or(10) as usize,
-            noise: spec.noise.unwrap_or(1.0) as f32,
-            seed: spec.data_seed.unwrap_or(0),
+            train: spec.train_samples() as usize,
+            test: spec.test_samples() as usize,
+            features: spec.features() as usize,
+            classes: spec.classes() as usize,
+            noise: spec.noise() as f32,
+            seed: spec.data_seed(),
             image: spec
                 .shape
                 .as_ref()

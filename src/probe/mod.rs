@@ -20,10 +20,10 @@ use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
 use rand::SeedableRng;
 use rand::seq::index::sample;
 use rand_chacha::ChaCha8Rng;
-use serde_json::{Map, Value, json};
 
 use crate::model::Classifier;
 use crate::model::eval::{DeviceData, cross_entropy, device_error};
+use crate::results::probes::{EndProbes, EvalProbes, Sharpness, finite};
 use crate::suite::ProbeSpec;
 
 /// Random stream for probe batches (independent of training's data order).
@@ -100,32 +100,26 @@ impl<B: AutodiffBackend> ProbeRunner<B> {
         &mut self,
         model: &Classifier<B>,
         dev: &DeviceData<B>,
-    ) -> anyhow::Result<Map<String, Value>> {
-        let mut out = Map::new();
+    ) -> anyhow::Result<EvalProbes> {
+        let mut out = EvalProbes::default();
         if let Some(theta0) = &self.theta0 {
             let d = params::norm_sq(params::flatten(&model.valid()) - theta0.clone())?.sqrt();
-            out.insert("weight_distance".into(), json!(d));
-            out.insert(
-                "weight_distance_rel".into(),
-                json!(d / self.norm0.max(f64::MIN_POSITIVE)),
-            );
+            out.weight_distance = finite(d);
+            out.weight_distance_rel = finite(d / self.norm0.max(f64::MIN_POSITIVE));
         }
         if let Some(ns) = self.spec.noise_scale.clone() {
-            let (small, big) = (
-                ns.small.unwrap_or(32) as usize,
-                ns.big.unwrap_or(512) as usize,
-            );
-            let big = big.min(self.n_train);
+            let (small, big) = ns.batches();
+            let (small, big) = (small as usize, (big as usize).min(self.n_train));
             let mut norm = |b: usize| -> anyhow::Result<f64> {
                 let (x, y) = self.batch(b, dev);
                 let (g, _) = grads_of(model, x, y);
                 params::norm_sq(g)
             };
             let est =
-                estimators::noise_scale(small, big, ns.repeats.unwrap_or(10) as usize, &mut norm)?;
-            out.insert("noise_scale".into(), json!(est.b_simple));
-            out.insert("noise_g2".into(), json!(est.g2));
-            out.insert("noise_trace_sigma".into(), json!(est.trace_sigma));
+                estimators::noise_scale(small, big, ns.repeats() as usize, &mut norm)?;
+            out.noise_scale = est.b_simple.and_then(finite);
+            out.noise_g2 = finite(est.g2);
+            out.noise_trace_sigma = finite(est.trace_sigma);
         }
         if let Some(gd) = self.spec.gradient_diversity.clone() {
             let n = (gd.examples.unwrap_or(32) as usize).min(self.n_train);
@@ -141,10 +135,7 @@ impl<B: AutodiffBackend> ProbeRunner<B> {
                 });
             }
             let total = params::norm_sq(sum.expect("n ≥ 1"))?;
-            out.insert(
-                "gradient_diversity".into(),
-                json!((sum_sq > 0.0).then(|| total / sum_sq)),
-            );
+            out.gradient_diversity = (sum_sq > 0.0).then(|| total / sum_sq).and_then(finite);
         }
         Ok(out)
     }
@@ -155,10 +146,9 @@ impl<B: AutodiffBackend> ProbeRunner<B> {
         model: &Classifier<B>,
         dev: &DeviceData<B>,
         seed: u64,
-    ) -> anyhow::Result<Map<String, Value>> {
-        let mut out = Map::new();
+    ) -> anyhow::Result<EndProbes> {
         let Some(sh) = self.spec.sharpness.clone() else {
-            return Ok(out);
+            return Ok(EndProbes::default());
         };
         let samples = (sh.samples.unwrap_or(1000) as usize).min(self.n_train);
         let steps = sh.steps.unwrap_or(20) as usize;
@@ -185,20 +175,18 @@ impl<B: AutodiffBackend> ProbeRunner<B> {
             Ok((f, params::to_host(g)?))
         };
         let epsilons = sh.epsilons.clone().unwrap_or_else(|| vec![1e-3, 5e-4]);
-        let mut values = Map::new();
+        let mut epsilon = std::collections::BTreeMap::new();
         for eps in &epsilons {
             let phi = estimators::sharpness(&theta, *eps, steps, seed, &mut loss_and_grad)?;
-            values.insert(format!("{eps:e}"), json!(phi));
+            epsilon.insert(format!("{eps:e}"), finite(phi));
         }
-        out.insert(
-            "sharpness".into(),
-            json!({
-                "epsilon": values,
-                "samples": samples,
-                "steps": steps,
-                "method": "Keskar et al. 2017: 100 × (max f(θ+Δ) − f(θ)) / (1 + f(θ)) over |Δᵢ| ≤ ε(|θᵢ|+1), by projected sign-gradient ascent from a random point of the box, on a fixed training subset",
+        Ok(EndProbes {
+            sharpness: Some(Sharpness {
+                epsilon,
+                samples: samples as u64,
+                steps: steps as u64,
+                method: "Keskar et al. 2017: 100 × (max f(θ+Δ) − f(θ)) / (1 + f(θ)) over |Δᵢ| ≤ ε(|θᵢ|+1), by projected sign-gradient ascent from a random point of the box, on a fixed training subset".into(),
             }),
-        );
-        Ok(out)
+        })
     }
 }

@@ -10,7 +10,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::data::ReportData;
-use crate::analysis::stats::Estimate;
+use super::table::csv_rows;
 
 /// The report page's stylesheet and script, embedded at build time.
 pub const CSS: &str = include_str!("../../templates/style.css");
@@ -129,16 +129,8 @@ impl Exporter for JsonExporter {
     }
 }
 
-fn mean(e: Option<Estimate>) -> Option<f64> {
-    e.map(|e| e.mean)
-}
-
-fn ci(e: Option<Estimate>) -> Option<f64> {
-    e.and_then(|e| e.ci95)
-}
-
 /// `summary.csv`: one row per configuration, raw numbers (empty = not measured or
-/// not reached).
+/// not reached); the columns are the fields of `table::CsvRow`.
 pub struct CsvExporter;
 
 impl Exporter for CsvExporter {
@@ -147,91 +139,8 @@ impl Exporter for CsvExporter {
     }
     fn render(&self, report: &ReportData) -> anyhow::Result<Vec<u8>> {
         let mut w = csv::Writer::from_writer(Vec::new());
-        w.write_record([
-            "source",
-            "series",
-            "model",
-            "dataset",
-            "optimizer",
-            "batch_size",
-            "accumulate",
-            "lr",
-            "lr_scaling",
-            "precision",
-            "device",
-            "runs",
-            "ok",
-            "failures",
-            "final_train_acc",
-            "final_train_acc_ci95",
-            "final_test_acc",
-            "final_test_acc_ci95",
-            "gap",
-            "gap_ci95",
-            "target_acc",
-            "reached",
-            "time_to_target_s",
-            "time_to_target_excl_warmup_s",
-            "steps_to_target",
-            "samples_to_target",
-            "samples_per_s",
-            "samples_per_s_ci95",
-            "warmup_s",
-            "gpu_util",
-            "gpu_mem_peak_mib",
-            "energy_j",
-            "energy_to_target_j",
-            "cpu_util",
-            "rss_peak_mib",
-        ])?;
-        let f = |v: Option<f64>| v.map(|x| format!("{x}")).unwrap_or_default();
-        let mut configs: Vec<&crate::analysis::ConfigSummary> =
-            report.study.configs.iter().collect();
-        configs.sort_by_key(|c| (c.family, c.batch_size));
-        for c in configs {
-            let failures = c
-                .failures
-                .iter()
-                .map(|(s, n)| format!("{n} {s}"))
-                .collect::<Vec<_>>()
-                .join("; ");
-            w.write_record([
-                c.source.clone(),
-                report.study.families[c.family].label.clone(),
-                c.model.clone(),
-                c.dataset.clone(),
-                c.optimizer.clone(),
-                c.batch_size.to_string(),
-                c.accumulate.to_string(),
-                format!("{}", c.lr),
-                c.lr_scaling.clone(),
-                c.precision.clone(),
-                c.device.clone(),
-                c.runs.to_string(),
-                c.ok.to_string(),
-                failures,
-                f(mean(c.final_train_acc)),
-                f(ci(c.final_train_acc)),
-                f(mean(c.final_test_acc)),
-                f(ci(c.final_test_acc)),
-                f(mean(c.gap)),
-                f(ci(c.gap)),
-                f(c.target_acc),
-                c.reached.to_string(),
-                f(c.time_to_target_s),
-                f(c.time_to_target_excl_warmup_s),
-                f(c.steps_to_target),
-                f(c.samples_to_target),
-                f(mean(c.samples_per_s)),
-                f(ci(c.samples_per_s)),
-                f(mean(c.warmup_s)),
-                f(mean(c.gpu_util)),
-                f(c.gpu_mem_peak_mib),
-                f(mean(c.energy_j)),
-                f(c.energy_to_target_j),
-                f(mean(c.cpu_util)),
-                f(c.rss_peak_mib),
-            ])?;
+        for row in csv_rows(&report.study) {
+            w.serialize(row)?;
         }
         Ok(w.into_inner()?)
     }

@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::env::Environment;
+use super::probes::{EndProbes, EvalProbes};
 use crate::suite::RunSpec;
 use crate::telemetry::TelemetryReport;
 
@@ -101,8 +102,8 @@ pub struct CurvePoint {
     #[serde(with = "non_finite_as_null")]
     pub test_acc: f64,
     /// Probe values measured at this point (e.g. `weight_distance`).
-    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
-    pub probes: serde_json::Map<String, serde_json::Value>,
+    #[serde(default, skip_serializing_if = "EvalProbes::is_empty")]
+    pub probes: EvalProbes,
 }
 
 /// Figures derived from the curve and timings.
@@ -229,8 +230,8 @@ pub struct RunRecord {
     /// Hardware telemetry during the run.
     pub telemetry: TelemetryReport,
     /// Probe results at the end of the run.
-    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
-    pub probes: serde_json::Map<String, serde_json::Value>,
+    #[serde(default, skip_serializing_if = "EndProbes::is_empty")]
+    pub probes: EndProbes,
     /// Set when the run diverged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub divergence: Option<Divergence>,

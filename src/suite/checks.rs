@@ -325,7 +325,7 @@ impl CheckValue for ProbeSpec {
             }
         }
         if let Some(n) = &self.noise_scale {
-            let (small, big) = (n.small.unwrap_or(32), n.big.unwrap_or(512));
+            let (small, big) = n.batches();
             in_range_u64(small, 1, MAX_BATCH, "noise_scale small")?;
             in_range_u64(big, 2, MAX_BATCH, "noise_scale big")?;
             if small >= big {
@@ -359,17 +359,16 @@ impl DatasetSpec {
         let mut d = self.clone();
         match d.name {
             DatasetName::Digits => {
-                d.test_fraction.get_or_insert(0.3);
-                d.data_seed.get_or_insert(0);
+                d.test_fraction = Some(d.test_fraction());
+                d.data_seed = Some(d.data_seed());
             }
             DatasetName::Synthetic => {
-                d.data_seed.get_or_insert(0);
-                d.train_samples.get_or_insert(10_000);
-                d.test_samples.get_or_insert(2_000);
-                let from_shape = d.shape.as_ref().map(|s| s.iter().product::<u64>());
-                d.features = Some(from_shape.or(d.features).unwrap_or(32));
-                d.classes.get_or_insert(10);
-                d.noise.get_or_insert(1.0);
+                d.data_seed = Some(d.data_seed());
+                d.train_samples = Some(d.train_samples());
+                d.test_samples = Some(d.test_samples());
+                d.features = Some(d.features());
+                d.classes = Some(d.classes());
+                d.noise = Some(d.noise());
             }
             DatasetName::Mnist | DatasetName::FashionMnist => {}
         }

@@ -261,6 +261,17 @@ pub struct NoiseScaleSpec {
     pub repeats: Option<u64>,
 }
 
+impl NoiseScaleSpec {
+    /// The (small, big) batch sizes, defaults filled in.
+    pub fn batches(&self) -> (u64, u64) {
+        (self.small.unwrap_or(32), self.big.unwrap_or(512))
+    }
+    /// Batches averaged per size, default filled in.
+    pub fn repeats(&self) -> u64 {
+        self.repeats.unwrap_or(10)
+    }
+}
+
 /// Gradient-diversity settings.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

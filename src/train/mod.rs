@@ -104,7 +104,7 @@ pub struct TrainOutcome {
     /// Examples seen.
     pub samples: u64,
     /// Probe results at the end of the run.
-    pub probes: serde_json::Map<String, serde_json::Value>,
+    pub probes: crate::results::EndProbes,
     /// The final weights, flat, when the suite asked to keep them (interpolation).
     pub final_weights: Option<Vec<f32>>,
 }
@@ -320,7 +320,7 @@ where
         train_s += segment_start.elapsed().as_secs_f64();
     }
     drop(publish);
-    let mut probe_values = serde_json::Map::new();
+    let mut probe_values = crate::results::EndProbes::default();
     let mut final_weights = None;
     if end == LoopEnd::Completed
         && let Some(p) = probes.as_mut()
