@@ -10,7 +10,7 @@ SUITE ?= suites/quickstart.yaml
 # The suite's name, from batchbench itself (never parse YAML with sed).
 NAME   = $(shell $(BIN) plan $(SUITE) --json | sed -n 's/^  "suite": "\(.*\)",$$/\1/p')
 
-.PHONY: build bench test data report bench-micro compare-pytorch regress gpu-check gpu-verify dist fuzz
+.PHONY: build bench test data report bench-micro compare-pytorch regress gpu-check gpu-verify dist fuzz man
 
 ## build: the release binary (FEATURES=openblas adds the ndarray CPU backend)
 FEATURES ?=
@@ -31,9 +31,21 @@ bench-micro:
 	cargo bench --locked
 
 ## test: unit, integration and CLI tests (no GPU, no dataset download needed). In the
-## release profile, so `make bench && make test` compile Burn once, not twice.
-test:
-	cargo test --release --locked
+## release profile, so `make bench && make test` compile Burn once, not twice. The
+## tools some tests run (MLCommons' MLPerf log checker, actionlint) are installed
+## once into a virtual environment, TEST_VENV, kept like the target folder.
+TEST_VENV ?= /var/tmp/batchbench-venv
+test: $(TEST_VENV)/.installed
+	PATH="$(TEST_VENV)/bin:$$PATH" cargo test --release --locked
+
+$(TEST_VENV)/.installed: tests/requirements.txt
+	python3 -m venv $(TEST_VENV)
+	$(TEST_VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/requirements.txt
+	touch $@
+
+## man: man pages (batchbench.1 and one per subcommand) into man/
+man: build
+	$(BIN) man --out man
 
 ## data: Fashion-MNIST for suites/fashion-mlp.yaml (Debian package, else download)
 data:

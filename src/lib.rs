@@ -14,6 +14,7 @@ pub mod backend;
 pub mod compare;
 pub mod data;
 pub mod device;
+pub mod export;
 pub mod fmt;
 pub mod model;
 pub mod probe;

@@ -662,3 +662,62 @@ fn compare_speaks_json_and_github_actions() {
             .contains("## batchbench compare")
     );
 }
+
+#[test]
+fn validate_reports_every_unknown_key_and_every_bad_value_of_every_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let typos = dir.path().join("typos.yaml");
+    std::fs::write(
+        &typos,
+        "version: 1\nname: t\ndefaults:\n  dataset: {name: digits}\n  model: {kind: mlp, hiden: [32]}\n  optimiser: {kind: sgd}\n  lr: 0.1\n  epochs: 1\n  batch_size: 32\n",
+    )
+    .unwrap();
+    let values = dir.path().join("values.yaml");
+    std::fs::write(
+        &values,
+        "version: 1\nname: t\ndefaults:\n  dataset: {name: digits}\n  model: {kind: mlp}\n  lr: -0.1\n  epochs: 1\nmatrix:\n  batch_size: [32, 0]\n",
+    )
+    .unwrap();
+    let out = batchbench()
+        .arg("validate")
+        .args([&typos, &values])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for expected in [
+        "typos.yaml:5:22: defaults.model.hiden: unknown key `hiden`",
+        "(did you mean `hidden`?)",
+        "typos.yaml:6:3: defaults.optimiser: unknown key `optimiser`",
+        "values.yaml:6:7: defaults.lr: -0.1 is not allowed",
+        "values.yaml:9:20: matrix.batch_size[1]: 0 is out of range",
+    ] {
+        assert!(
+            stderr.contains(expected),
+            "{expected} missing from:\n{stderr}"
+        );
+    }
+
+    let out = batchbench()
+        .args(["validate", "--json"])
+        .args([&typos, &values])
+        .arg(manifest_dir().join("suites/quickstart.yaml"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let suites = json["suites"].as_array().unwrap();
+    assert_eq!(suites.len(), 3);
+    assert_eq!(suites[0]["errors"].as_array().unwrap().len(), 2);
+    let first = &suites[0]["errors"][0];
+    assert_eq!(
+        (first["line"].as_u64(), first["column"].as_u64()),
+        (Some(5), Some(22))
+    );
+    assert_eq!(first["field"], "defaults.model.hiden");
+    assert_eq!(suites[1]["errors"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        (suites[2]["valid"].as_bool(), suites[2]["runs"].as_u64()),
+        (Some(true), Some(18))
+    );
+}

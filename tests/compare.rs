@@ -119,3 +119,22 @@ fn unknown_metrics_are_named_with_a_suggestion() {
     let e = metrics_by_name(&["samples_per_sec".into()]).err().unwrap();
     assert!(e.contains("did you mean `samples_per_s`?"), "{e}");
 }
+
+#[test]
+fn changes_below_a_metrics_noise_floor_are_not_regressions() {
+    let warmup = &metrics_by_name(&["warmup_s".into()]).unwrap()[0];
+    // Sub-millisecond warm-ups: +40% but 0.2 ms, under the 10 ms floor.
+    let (base, new) = ([0.00050, 0.00051, 0.00049], [0.00070, 0.00071, 0.00069]);
+    let (verdict, _, change, note) = compare::compare_values(&base, &new, warmup, 5.0);
+    assert_eq!(verdict, Verdict::Unchanged, "{note}");
+    assert!(
+        change.unwrap() < -35.0 && note.contains("noise floor"),
+        "{note}"
+    );
+    // The same +40% on half-second warm-ups is a regression.
+    let (base, new) = ([0.50, 0.51, 0.49], [0.70, 0.71, 0.69]);
+    assert_eq!(
+        compare::compare_values(&base, &new, warmup, 5.0).0,
+        Verdict::Regressed
+    );
+}

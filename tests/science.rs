@@ -125,7 +125,10 @@ fn probes_run_and_interpolation_endpoints_reproduce_the_recorded_losses() {
         }
         assert_eq!(curve[0]["probes"]["weight_distance"], 0.0);
         assert!(last["weight_distance"].as_f64().unwrap() > 0.0);
-        assert_eq!(r.curve.last().unwrap().probes.weight_distance, last["weight_distance"].as_f64());
+        assert_eq!(
+            r.curve.last().unwrap().probes.weight_distance,
+            last["weight_distance"].as_f64()
+        );
         let sharp = &json["probes"]["sharpness"]["epsilon"];
         let (big, small) = (
             sharp["1e-3"].as_f64().unwrap(),

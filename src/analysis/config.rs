@@ -228,7 +228,11 @@ pub(super) fn summarize_config(source: &str, runs: &[&RunRecord]) -> ConfigSumma
             fn sharpness<'a>(r: &&'a RunRecord) -> Option<&'a BTreeMap<String, Option<f64>>> {
                 r.probes.sharpness.as_ref().map(|s| &s.epsilon)
             }
-            let eps: BTreeSet<&String> = ok.iter().filter_map(sharpness).flat_map(|e| e.keys()).collect();
+            let eps: BTreeSet<&String> = ok
+                .iter()
+                .filter_map(sharpness)
+                .flat_map(|e| e.keys())
+                .collect();
             for e in eps {
                 let v: Vec<f64> = ok
                     .iter()

@@ -357,7 +357,10 @@ mod tests {
         let reached: Vec<f64> = times.iter().flatten().copied().collect();
         let mut sorted: Vec<f64> = times.iter().map(|t| t.unwrap_or(f64::INFINITY)).collect();
         sorted.sort_by(f64::total_cmp);
-        let median = sorted.get(sorted.len() / 2).copied().filter(|t| t.is_finite());
+        let median = sorted
+            .get(sorted.len() / 2)
+            .copied()
+            .filter(|t| t.is_finite());
         ConfigSummary {
             family,
             batch_size: batch,
@@ -393,16 +396,28 @@ mod tests {
         assert_eq!(f[0].title, "Fastest to 90.0%");
         assert!(f[0].text.starts_with("batch 32: median"), "{}", f[0].text);
         assert!(f[0].text.contains("every seed slower"), "{}", f[0].text);
-        assert!(f[0].text.contains("Never reached: batch 128."), "{}", f[0].text);
+        assert!(
+            f[0].text.contains("Never reached: batch 128."),
+            "{}",
+            f[0].text
+        );
 
         let overlap = [
             config(0, 32, &[0.95; 3], &[Some(1.0), Some(1.5), Some(2.0)]),
             config(0, 64, &[0.95; 3], &[Some(1.8), Some(2.1), Some(2.2)]),
         ];
-        assert!(fastest_to_target(&overlap, &fams)[0].text.contains("Within noise of batch 64"));
+        assert!(
+            fastest_to_target(&overlap, &fams)[0]
+                .text
+                .contains("Within noise of batch 64")
+        );
 
         let none = [config(0, 32, &[0.5], &[None])];
-        assert!(fastest_to_target(&none, &fams)[0].text.starts_with("No configuration reached 90.0%"));
+        assert!(
+            fastest_to_target(&none, &fams)[0]
+                .text
+                .starts_with("No configuration reached 90.0%")
+        );
         let no_target = [ConfigSummary::default()];
         assert!(fastest_to_target(&no_target, &fams).is_empty());
     }
@@ -418,7 +433,11 @@ mod tests {
         let f = best_accuracy(&configs, &fams);
         assert_eq!(f.len(), 1);
         assert!(f[0].text.starts_with("batch 32: 96.0%"), "{}", f[0].text);
-        assert!(f[0].text.contains("Within noise: batch 64."), "{}", f[0].text);
+        assert!(
+            f[0].text.contains("Within noise: batch 64."),
+            "{}",
+            f[0].text
+        );
         assert!(!f[0].text.contains("batch 128"), "{}", f[0].text);
         assert!(best_accuracy(&[], &fams).is_empty());
     }
@@ -435,12 +454,21 @@ mod tests {
         configs[1].gap = est(&[0.011, 0.013, 0.02]);
         configs[2].gap = est(&[0.05, 0.06, 0.055]);
         let f = generalization_gap(&configs, &fams);
-        assert!(f[0].text.starts_with("mlp: the train−test gap grows beyond noise from batch 32"), "{}", f[0].text);
+        assert!(
+            f[0].text
+                .starts_with("mlp: the train−test gap grows beyond noise from batch 32"),
+            "{}",
+            f[0].text
+        );
         assert!(f[0].text.contains("to batch 1024"), "{}", f[0].text);
 
         configs[2].gap = est(&[0.0, 0.02, 0.011]);
         let f = generalization_gap(&configs, &fams);
-        assert!(f[0].text.starts_with("mlp: no batch size shows"), "{}", f[0].text);
+        assert!(
+            f[0].text.starts_with("mlp: no batch size shows"),
+            "{}",
+            f[0].text
+        );
         // A family with one batch size says nothing.
         assert!(generalization_gap(&configs[..1], &[family("", vec![0])]).is_empty());
     }
@@ -459,8 +487,16 @@ mod tests {
         fams[1].critical_batch = Some(fit);
         let f = critical_batch(&fams);
         assert_eq!(f.len(), 1);
-        assert!(f[0].text.starts_with("b: fitting S = S_min + E_min/B"), "{}", f[0].text);
-        assert!(f[0].text.contains("B_crit = E_min/S_min ≈ 256"), "{}", f[0].text);
+        assert!(
+            f[0].text.starts_with("b: fitting S = S_min + E_min/B"),
+            "{}",
+            f[0].text
+        );
+        assert!(
+            f[0].text.contains("B_crit = E_min/S_min ≈ 256"),
+            "{}",
+            f[0].text
+        );
     }
 
     #[test]
@@ -475,19 +511,34 @@ mod tests {
             critical_batch: None,
         }];
         let f = tuned_learning_rates(&configs, &tuned);
-        assert!(f[0].text.contains("among 0.1, 0.4: batch 32 → lr 0.1; batch 256 → lr 0.4."), "{}", f[0].text);
+        assert!(
+            f[0].text
+                .contains("among 0.1, 0.4: batch 32 → lr 0.1; batch 256 → lr 0.4."),
+            "{}",
+            f[0].text
+        );
     }
 
     #[test]
     fn sharpness_compares_the_extreme_batches() {
         let fams = [family("", vec![0, 1])];
         let mut configs = [config(0, 32, &[0.9], &[]), config(0, 1024, &[0.9], &[])];
-        configs[0].sharpness.insert("1e-3".into(), est(&[1.0, 1.1, 1.2]).unwrap());
-        configs[1].sharpness.insert("1e-3".into(), est(&[5.0, 5.2, 5.4]).unwrap());
+        configs[0]
+            .sharpness
+            .insert("1e-3".into(), est(&[1.0, 1.1, 1.2]).unwrap());
+        configs[1]
+            .sharpness
+            .insert("1e-3".into(), est(&[5.0, 5.2, 5.4]).unwrap());
         let f = sharpness(&configs, &fams);
         assert!(f[0].text.contains("sharper, beyond noise"), "{}", f[0].text);
-        configs[1].sharpness.insert("1e-3".into(), est(&[0.5, 1.0, 1.5]).unwrap());
-        assert!(sharpness(&configs, &fams)[0].text.contains("no different within noise"));
+        configs[1]
+            .sharpness
+            .insert("1e-3".into(), est(&[0.5, 1.0, 1.5]).unwrap());
+        assert!(
+            sharpness(&configs, &fams)[0]
+                .text
+                .contains("no different within noise")
+        );
         configs[1].sharpness.clear();
         assert!(sharpness(&configs, &fams).is_empty());
     }
@@ -516,8 +567,17 @@ mod tests {
         }
         let fams = [family("", vec![0, 1, 2])];
         let f = noise_scale(&configs, &fams);
-        assert!(f[0].text.contains("median 200 over configurations (range 100 to 300)"), "{}", f[0].text);
-        assert!(f[0].text.contains("No critical batch size could be fitted"), "{}", f[0].text);
+        assert!(
+            f[0].text
+                .contains("median 200 over configurations (range 100 to 300)"),
+            "{}",
+            f[0].text
+        );
+        assert!(
+            f[0].text.contains("No critical batch size could be fitted"),
+            "{}",
+            f[0].text
+        );
         assert!(noise_scale(&configs[..0], &fams).is_empty());
     }
 
@@ -527,7 +587,10 @@ mod tests {
         let mut configs = [config(0, 32, &[0.9], &[]), config(0, 4096, &[], &[])];
         configs[1].failures.insert("oom".into(), 2);
         let f = failures(&configs, &fams);
-        assert_eq!(f[0].text, "batch 4096 (2 oom). Failed runs count as not reaching the target.");
+        assert_eq!(
+            f[0].text,
+            "batch 4096 (2 oom). Failed runs count as not reaching the target."
+        );
         assert!(failures(&configs[..1], &fams).is_empty());
     }
 }

@@ -47,7 +47,7 @@ impl CompareArgs {
         let base = batchbench::analysis::load_result_set(&self.base)?;
         let new = batchbench::analysis::load_result_set(&self.new)?;
         for w in base.warnings.iter().chain(&new.warnings) {
-            eprintln!("warning: {w}");
+            log::warn!("{w}");
         }
         let cmp = compare::compare(&base, &new, &metrics, self.threshold);
         let json = serde_json::to_string_pretty(&cmp)? + "\n";

@@ -18,7 +18,7 @@ impl MergeArgs {
         let command: Vec<String> = std::env::args().collect();
         let m = batchbench::results::merge::merge(&self.dirs, &self.out, &command)?;
         for w in &m.warnings {
-            eprintln!("warning: {w}");
+            log::warn!("{w}");
         }
         for d in &m.duplicates {
             eprintln!("duplicate: {d}");

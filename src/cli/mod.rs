@@ -4,6 +4,7 @@
 pub mod compare;
 pub mod data;
 pub mod env;
+pub mod export;
 pub mod interpolate;
 pub mod max_batch;
 pub mod merge;
@@ -13,6 +14,8 @@ pub mod suite;
 pub mod warm;
 
 use std::path::Path;
+
+use anyhow::Context;
 
 use batchbench::suite::Suite;
 
@@ -107,4 +110,78 @@ pub fn safe_name(name: &str) -> String {
     } else {
         cleaned
     }
+}
+
+/// `--color` as written on the command line (before clap parses it, so clap's own
+/// help and errors follow it), with `NO_COLOR` turning `auto` off.
+pub fn color_from_args() -> clap::ColorChoice {
+    let args: Vec<String> = std::env::args().collect();
+    let given = args.iter().enumerate().find_map(|(i, a)| {
+        a.strip_prefix("--color=")
+            .map(str::to_string)
+            .or_else(|| (a == "--color").then(|| args.get(i + 1).cloned().unwrap_or_default()))
+    });
+    match given.as_deref() {
+        Some("always") => clap::ColorChoice::Always,
+        Some("never") => clap::ColorChoice::Never,
+        _ if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) => {
+            clap::ColorChoice::Never
+        }
+        _ => clap::ColorChoice::Auto,
+    }
+}
+
+/// `error: …` on stderr, the prefix in bold red where colour is wanted.
+pub fn print_error(e: &anyhow::Error, color: clap::ColorChoice) {
+    use std::io::IsTerminal;
+    let colored = match color {
+        clap::ColorChoice::Always => true,
+        clap::ColorChoice::Never => false,
+        clap::ColorChoice::Auto => {
+            std::io::stderr().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        }
+    };
+    if colored {
+        eprintln!("\x1b[1;31merror:\x1b[0m {e:#}");
+    } else {
+        eprintln!("error: {e:#}");
+    }
+}
+
+/// Writes `batchbench.1` and one page per subcommand into `out`.
+pub fn write_man_pages(cmd: clap::Command, out: &Path) -> anyhow::Result<std::process::ExitCode> {
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    clap_mangen::generate_to(cmd, out)
+        .with_context(|| format!("cannot write man pages into {}", out.display()))?;
+    println!("{}", out.join("batchbench.1").display());
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// The parent process's log: warnings by default, `-v` info, `-vv` debug, `RUST_LOG`
+/// (e.g. `RUST_LOG=error` to silence warnings) over both; printed as `warning: …`
+/// like the rest of batchbench's messages. Workers install their own
+/// (`runner::worker_log`).
+pub fn init_logging(verbose: u8) {
+    use std::io::Write;
+    let level = match verbose {
+        0 => log::LevelFilter::Warn,
+        1 => log::LevelFilter::Info,
+        _ => log::LevelFilter::Debug,
+    };
+    let _ = env_logger::Builder::new()
+        .filter_level(level)
+        .parse_env("RUST_LOG")
+        .target(env_logger::Target::Stderr)
+        .format(|buf, record| {
+            let label = match record.level() {
+                log::Level::Error => "error",
+                log::Level::Warn => "warning",
+                log::Level::Info => "info",
+                log::Level::Debug => "debug",
+                log::Level::Trace => "trace",
+            };
+            writeln!(buf, "{label}: {}", record.args())
+        })
+        .try_init();
 }

@@ -38,7 +38,7 @@ pub fn render(results: &[PathBuf], out: Option<PathBuf>) -> anyhow::Result<()> {
     let command: Vec<String> = std::env::args().collect();
     let rendered = batchbench::report::render_report(&sets, &out, &command)?;
     for w in &rendered.warnings {
-        eprintln!("warning: {w}");
+        log::warn!("{w}");
     }
     eprintln!("report written in {:.2} s", started.elapsed().as_secs_f64());
     println!("{}", rendered.html.display());

@@ -6,6 +6,8 @@ use std::process::ExitCode;
 use batchbench::runner::shard::{Shard, estimated_cost};
 use batchbench::train::WARMUP_STEPS;
 
+use batchbench::suite::{Suite, SuiteError};
+
 use super::load_suite;
 
 /// Runs with fewer optimizer steps than this get a note from `validate`: after the
@@ -17,30 +19,106 @@ pub struct ValidateArgs {
     /// Suite files.
     #[arg(required = true)]
     suites: Vec<PathBuf>,
+    /// Print the verdict per file as JSON (every error with file, line, column, field
+    /// and message), for editors and scripts.
+    #[arg(long)]
+    json: bool,
+}
+
+/// One suite error as `validate --json` prints it.
+#[derive(serde::Serialize)]
+struct JsonError {
+    file: String,
+    line: Option<u32>,
+    column: Option<u32>,
+    field: Option<String>,
+    message: String,
+}
+
+/// One file's verdict as `validate --json` prints it.
+#[derive(serde::Serialize)]
+struct JsonVerdict {
+    file: String,
+    valid: bool,
+    runs: Option<usize>,
+    errors: Vec<JsonError>,
+    notes: Vec<String>,
+}
+
+/// Every error of one suite file, or its runs.
+fn check(path: &std::path::Path) -> Result<Vec<batchbench::suite::RunSpec>, Vec<SuiteError>> {
+    let suite = Suite::load_checked(path)?;
+    suite.expand().map_err(|e| vec![e])
+}
+
+/// The note for runs too short for a steady-state throughput, if any.
+fn few_steps_note(path: &std::path::Path, runs: &[batchbench::suite::RunSpec]) -> Option<String> {
+    let short: Vec<String> = runs
+        .iter()
+        .filter(|r| r.steps() < FEW_STEPS)
+        .map(|r| format!("{} ({} steps)", r.label(), r.steps()))
+        .collect();
+    (!short.is_empty()).then(|| {
+        format!(
+            "{}: {} run(s) take fewer than {FEW_STEPS} optimizer steps, so their steady-state samples/s after the {WARMUP_STEPS} warm-up steps is thin or null: {}{}",
+            path.display(),
+            short.len(),
+            short.iter().take(3).cloned().collect::<Vec<_>>().join(", "),
+            if short.len() > 3 { ", …" } else { "" }
+        )
+    })
 }
 
 impl ValidateArgs {
+    /// Checks every file (not only up to the first bad one) and reports every error
+    /// of each; exit status 1 when any file is invalid.
     pub fn run(self) -> anyhow::Result<ExitCode> {
+        let mut verdicts = Vec::new();
         for path in &self.suites {
-            let suite = load_suite(path)?;
-            let runs = suite.expand().map_err(|e| anyhow::anyhow!("{e}"))?;
-            println!("{}: ok, {} run(s)", path.display(), runs.len());
-            let short: Vec<String> = runs
-                .iter()
-                .filter(|r| r.steps() < FEW_STEPS)
-                .map(|r| format!("{} ({} steps)", r.label(), r.steps()))
+            let (runs, errors) = match check(path) {
+                Ok(runs) => (Some(runs), Vec::new()),
+                Err(errors) => (None, errors),
+            };
+            let notes: Vec<String> = runs
+                .as_deref()
+                .and_then(|r| few_steps_note(path, r))
+                .into_iter()
                 .collect();
-            if !short.is_empty() {
-                eprintln!(
-                    "note: {}: {} run(s) take fewer than {FEW_STEPS} optimizer steps, so their steady-state samples/s after the {WARMUP_STEPS} warm-up steps is thin or null: {}{}",
-                    path.display(),
-                    short.len(),
-                    short.iter().take(3).cloned().collect::<Vec<_>>().join(", "),
-                    if short.len() > 3 { ", …" } else { "" }
-                );
+            if !self.json {
+                match &runs {
+                    Some(r) => println!("{}: ok, {} run(s)", path.display(), r.len()),
+                    None => errors.iter().for_each(|e| eprintln!("error: {e}")),
+                }
+                notes.iter().for_each(|n| eprintln!("note: {n}"));
             }
+            verdicts.push(JsonVerdict {
+                file: path.display().to_string(),
+                valid: runs.is_some(),
+                runs: runs.as_ref().map(Vec::len),
+                errors: errors
+                    .into_iter()
+                    .map(|e| JsonError {
+                        file: e.file.display().to_string(),
+                        line: e.position.map(|p| p.line),
+                        column: e.position.map(|p| p.column),
+                        field: e.field,
+                        message: e.message,
+                    })
+                    .collect(),
+                notes,
+            });
         }
-        Ok(ExitCode::SUCCESS)
+        if self.json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::json!({ "suites": verdicts }))?
+            );
+        }
+        Ok(if verdicts.iter().all(|v| v.valid) {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        })
     }
 }
 
@@ -105,11 +183,20 @@ impl PlanArgs {
 }
 
 #[derive(clap::Args)]
-pub struct SchemaArgs {}
+pub struct SchemaArgs {
+    /// Print the JSON Schema of run records (each line of `runs.jsonl`, shipped as
+    /// schemas/record.schema.json) instead of the suite schema.
+    #[arg(long)]
+    records: bool,
+}
 
 impl SchemaArgs {
     pub fn run(self) -> anyhow::Result<ExitCode> {
-        print!("{}", batchbench::suite::json_schema());
+        if self.records {
+            print!("{}", batchbench::results::record::records_json_schema());
+        } else {
+            print!("{}", batchbench::suite::json_schema());
+        }
         Ok(ExitCode::SUCCESS)
     }
 }

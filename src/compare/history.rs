@@ -145,8 +145,7 @@ pub fn history(sets: &[ResultSet], metrics: &[Metric], threshold_pct: f64) -> Hi
                         .collect();
                     for i in 1..group.len() {
                         let (prev, cur) = (values(group[i - 1], key, m), values(group[i], key, m));
-                        let (verdict, _, change, _) =
-                            compare_values(&prev, &cur, m.direction, threshold_pct);
+                        let (verdict, _, change, _) = compare_values(&prev, &cur, m, threshold_pct);
                         if verdict == Verdict::Regressed {
                             if let Some(e) = &est[i].1 {
                                 flagged.push(((i + 1) as f64, e.mean));

@@ -46,6 +46,10 @@ pub struct Metric {
     pub direction: Direction,
     /// Reads the metric from a record (`None` when not measured or not reached).
     pub read: fn(&RunRecord) -> Option<f64>,
+    /// Changes smaller than this, in the metric's unit, are noise whatever their
+    /// relative size: timer and sampler resolution (a warm-up of 0.5 ms → 0.7 ms is
+    /// +40% and means nothing).
+    pub floor: f64,
 }
 
 /// The metrics `compare` knows, the defaults first.
@@ -55,54 +59,63 @@ pub const METRICS: &[Metric] = &[
         unit: "samples/s",
         direction: Direction::Higher,
         read: |r| r.summary.samples_per_s,
+        floor: 1.0,
     },
     Metric {
         name: "warmup_s",
         unit: "s",
         direction: Direction::Lower,
         read: |r| r.summary.warmup_s,
+        floor: 0.01,
     },
     Metric {
         name: "time_to_target_s",
         unit: "s",
         direction: Direction::Lower,
         read: |r| r.summary.time_to_target_s,
+        floor: 0.01,
     },
     Metric {
         name: "final_test_acc",
         unit: "",
         direction: Direction::Higher,
         read: |r| r.summary.final_test_acc,
+        floor: 0.001,
     },
     Metric {
         name: "gpu_mem_peak_mib",
         unit: "MiB",
         direction: Direction::Lower,
         read: |r| r.telemetry.gpu_mem_peak_mib,
+        floor: 16.0,
     },
     Metric {
         name: "energy_to_target_j",
         unit: "J",
         direction: Direction::Lower,
         read: |r| r.summary.energy_to_target_j,
+        floor: 1.0,
     },
     Metric {
         name: "train_s",
         unit: "s",
         direction: Direction::Lower,
         read: |r| r.summary.train_s,
+        floor: 0.01,
     },
     Metric {
         name: "gpu_util_mean",
         unit: "%",
         direction: Direction::Higher,
         read: |r| r.telemetry.gpu_util_mean,
+        floor: 1.0,
     },
     Metric {
         name: "energy_j",
         unit: "J",
         direction: Direction::Lower,
         read: |r| r.telemetry.energy_j,
+        floor: 1.0,
     },
 ];
 
@@ -315,13 +328,27 @@ impl Comparison {
     }
 }
 
+/// How a configuration is named in comparisons and exports: suite, model, batch and
+/// learning rate (`quickstart mlp[64] b=32 lr=0.1`).
+pub fn config_label(r: &RunRecord) -> String {
+    let s = &r.spec;
+    format!(
+        "{} {} b={} lr={}",
+        r.suite,
+        s.model_label(),
+        s.batch_size,
+        crate::fmt::lr(s.lr)
+    )
+}
+
 /// Compares one metric's values.
 pub fn compare_values(
     base: &[f64],
     new: &[f64],
-    direction: Direction,
+    metric: &Metric,
     threshold_pct: f64,
 ) -> (Verdict, Option<f64>, Option<f64>, String) {
+    let direction = metric.direction;
     let (Some(b), Some(n)) = (Estimate::of(base), Estimate::of(new)) else {
         let note = match (base.is_empty(), new.is_empty()) {
             (true, true) => "not measured",
@@ -338,6 +365,19 @@ pub fn compare_values(
         Direction::Higher => (ratio - 1.0) * 100.0,
         Direction::Lower => (1.0 - ratio) * 100.0,
     };
+    if (n.mean - b.mean).abs() < metric.floor {
+        let unit = if metric.unit.is_empty() {
+            String::new()
+        } else {
+            format!(" {}", metric.unit)
+        };
+        return (
+            Verdict::Unchanged,
+            Some(ratio),
+            Some(better_pct),
+            format!("below the noise floor ({}{unit})", metric.floor),
+        );
+    }
     let p = welch_p_value(base, new);
     let big = better_pct.abs() >= threshold_pct;
     let (verdict, note) = match p {
@@ -385,16 +425,7 @@ pub fn compare(
         m
     }
     let (gb, gn) = (group(base), group(new));
-    let label = |runs: &[&RunRecord]| {
-        let s = &runs[0].spec;
-        format!(
-            "{} {} b={} lr={}",
-            runs[0].suite,
-            s.model_label(),
-            s.batch_size,
-            crate::fmt::lr(s.lr)
-        )
-    };
+    let label = |runs: &[&RunRecord]| config_label(runs[0]);
     let testbeds =
         |s: &ResultSet| -> BTreeSet<Testbed> { s.records.iter().map(Testbed::of).collect() };
     let (tb, tn) = (testbeds(base), testbeds(new));
@@ -412,8 +443,7 @@ pub fn compare(
                     .collect()
             };
             let (bv, nv) = (values(b_runs), values(n_runs));
-            let (verdict, ratio, change, mut note) =
-                compare_values(&bv, &nv, m.direction, threshold_pct);
+            let (verdict, ratio, change, mut note) = compare_values(&bv, &nv, m, threshold_pct);
             // Unreached targets are not "not measured": say how many runs reached it.
             // Energy to target is only discussed where energy was measured at all.
             let about_target = m.name == "time_to_target_s"
@@ -542,37 +572,32 @@ impl Comparison {
                 ]
             })
             .collect();
-        let head = [
-            "configuration",
-            "metric",
-            "base",
-            "new",
-            "change",
-            "verdict",
-        ];
-        let widths: Vec<usize> = (0..6)
-            .map(|i| {
-                rows.iter()
-                    .map(|r| r[i].chars().count())
-                    .chain([head[i].len()])
-                    .max()
-                    .unwrap_or(0)
-            })
-            .collect();
-        let line = |cells: [&str; 6]| -> String {
-            cells
-                .iter()
-                .zip(&widths)
-                .map(|(c, w)| format!("{c:<w$}"))
-                .collect::<Vec<_>>()
-                .join("  ")
-                .trim_end()
-                .to_string()
-                + "\n"
-        };
-        out += &line(head);
-        for r in &rows {
-            out += &line([&r[0], &r[1], &r[2], &r[3], &r[4], &r[5]]);
+        // comfy-table fits the table to the terminal's width (wrapping the long
+        // configuration and verdict cells), and leaves it whole when piped.
+        let mut table = comfy_table::Table::new();
+        table
+            .load_preset(comfy_table::presets::NOTHING)
+            .set_content_arrangement(comfy_table::ContentArrangement::Dynamic)
+            .set_header([
+                "configuration",
+                "metric",
+                "base",
+                "new",
+                "change",
+                "verdict",
+            ]);
+        for r in rows {
+            table.add_row(r);
+        }
+        for (i, column) in table.column_iter_mut().enumerate() {
+            column.set_padding((0, 2));
+            if (2..5).contains(&i) {
+                column.set_cell_alignment(comfy_table::CellAlignment::Right);
+            }
+        }
+        for line in table.lines() {
+            out += line.trim_end();
+            out += "\n";
         }
         for c in &self.only_base {
             out += &format!("only in base: {c}\n");

@@ -48,7 +48,7 @@ impl Split {
 }
 
 /// How raw values were mapped to model inputs: `x = (raw / scale − mean) / std`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Normalization {
     /// Divisor applied first (255 for bytes, 16 for digits, 1 for synthetic).
     pub scale: f32,
@@ -59,7 +59,7 @@ pub struct Normalization {
 }
 
 /// A data file used, for the record.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DataFile {
     /// The file name, or `embedded:...`.
     pub name: String,

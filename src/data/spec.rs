@@ -9,8 +9,38 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// A dataset: one of the built-in names plus options.
+// The JSON Schema's bounds and "applies only to" rules are `suite::checks`'s.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("allOf" = [
+    {
+        "if": {"properties": {"name": {"enum": ["digits", "synthetic"]}}},
+        "then": {"properties": {"path": {"type": "null"}}},
+        "$comment": "path applies only to mnist and fashion-mnist"
+    },
+    {
+        "if": {"properties": {"name": {"enum": ["mnist", "fashion-mnist"]}}},
+        "then": {"properties": {"data_seed": {"type": "null"}}},
+        "$comment": "data_seed applies only to digits and synthetic"
+    },
+    {
+        "if": {"properties": {"name": {"not": {"const": "digits"}}}},
+        "then": {"properties": {"test_fraction": {"type": "null"}}},
+        "$comment": "test_fraction applies only to digits"
+    },
+    {
+        "if": {"properties": {"name": {"not": {"const": "synthetic"}}}},
+        "then": {"properties": {
+            "train_samples": {"type": "null"},
+            "test_samples": {"type": "null"},
+            "features": {"type": "null"},
+            "shape": {"type": "null"},
+            "classes": {"type": "null"},
+            "noise": {"type": "null"}
+        }},
+        "$comment": "train_samples, test_samples, features, shape, classes and noise apply only to the synthetic dataset"
+    }
+]))]
 pub struct DatasetSpec {
     /// Which dataset.
     pub name: DatasetName,
@@ -20,12 +50,15 @@ pub struct DatasetSpec {
     pub path: Option<String>,
     /// Use only the first N training examples (after the seeded split, if any).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100_000_000))]
     pub train_subset: Option<u64>,
     /// Use only the first N test examples.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100_000_000))]
     pub test_subset: Option<u64>,
     /// digits: fraction of the 1,797 images held out for testing (stratified). Default 0.3.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("exclusiveMinimum" = 0, "exclusiveMaximum" = 1))]
     pub test_fraction: Option<f64>,
     /// digits and synthetic: seed of the split / generator (independent of the run seed,
     /// so every run of a suite sees the same data). Default 0.
@@ -33,23 +66,29 @@ pub struct DatasetSpec {
     pub data_seed: Option<u64>,
     /// synthetic: training examples. Default 10,000.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 10_000_000))]
     pub train_samples: Option<u64>,
     /// synthetic: test examples. Default 2,000.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 10_000_000))]
     pub test_samples: Option<u64>,
     /// synthetic: input dimension. Default 32.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100_000))]
     pub features: Option<u64>,
     /// synthetic: lay the features out as an image `[channels, height, width]` (so a
     /// cnn can train on it); `features` is then their product.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(equal = 3), inner(range(min = 1, max = 4096)))]
     pub shape: Option<Vec<u64>>,
     /// synthetic: number of classes. Default 10.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 2, max = 1_000))]
     pub classes: Option<u64>,
     /// synthetic: standard deviation of the noise around each class centre (centres are
     /// drawn from a unit normal). Default 1.0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 1000))]
     pub noise: Option<f64>,
 }
 

@@ -115,8 +115,7 @@ impl<B: AutodiffBackend> ProbeRunner<B> {
                 let (g, _) = grads_of(model, x, y);
                 params::norm_sq(g)
             };
-            let est =
-                estimators::noise_scale(small, big, ns.repeats() as usize, &mut norm)?;
+            let est = estimators::noise_scale(small, big, ns.repeats() as usize, &mut norm)?;
             out.noise_scale = est.b_simple.and_then(finite);
             out.noise_g2 = finite(est.g2);
             out.noise_trace_sigma = finite(est.trace_sigma);

@@ -83,6 +83,33 @@ fn parse_hex(c: &str) -> RGBColor {
     RGBColor((v >> 16) as u8, (v >> 8) as u8, v as u8)
 }
 
+/// The largest magnitude a chart plots. Records are files anyone can edit; a value of
+/// 1e308 would make the axis span overflow to infinity, and no measurement batchbench
+/// makes comes near this.
+const PLOTTABLE: f64 = 1e100;
+
+/// Whether a coordinate can be drawn on an axis (log axes need positive values).
+fn plottable(v: f64, log: bool) -> bool {
+    v.is_finite() && v.abs() <= PLOTTABLE && (!log || v > 0.0)
+}
+
+/// Points and band edges that cannot be drawn (not finite, beyond ±1e100, or not
+/// positive on a log axis): left out, and counted so the chart can say so.
+fn unplottable(chart: &Chart) -> usize {
+    let point = |x: f64, y: f64| !(plottable(x, chart.x_log) && plottable(y, chart.y_log));
+    chart
+        .series
+        .iter()
+        .map(|s| {
+            s.points.iter().filter(|&&(x, y)| point(x, y)).count()
+                + s.band
+                    .iter()
+                    .filter(|&&(x, lo, hi)| point(x, lo) || point(x, hi))
+                    .count()
+        })
+        .sum()
+}
+
 /// The data range of the chart's series and bands, padded; log axes keep only
 /// positive values.
 fn ranges(chart: &Chart) -> Option<((f64, f64), (f64, f64))> {
@@ -100,9 +127,7 @@ fn ranges(chart: &Chart) -> Option<((f64, f64), (f64, f64))> {
         }
     }
     let keep = |v: Vec<f64>, log: bool| -> Vec<f64> {
-        v.into_iter()
-            .filter(|x| x.is_finite() && (!log || *x > 0.0))
-            .collect()
+        v.into_iter().filter(|x| plottable(*x, log)).collect()
     };
     let xs = keep(xs, chart.x_log);
     let ys = keep(ys, chart.y_log);
@@ -164,11 +189,26 @@ pub fn render(chart: &Chart, width: u32, height: u32) -> RenderedChart {
             r#"<svg width="{width}" height="{height}" viewBox="0 0 {width} {height}"><text x="50%" y="50%" text-anchor="middle" fill="currentColor" font-family="sans-serif" font-size="14">no data to plot</text></svg>"#
         );
     }
+    let mut note = chart.note.clone();
+    let left_out = unplottable(chart);
+    if left_out > 0 {
+        if !note.is_empty() {
+            note.push(' ');
+        }
+        note.push_str(&format!(
+            "{left_out} value(s) not plotted: not finite, beyond ±1e100{}.",
+            if chart.x_log || chart.y_log {
+                ", or not positive on a log axis"
+            } else {
+                ""
+            }
+        ));
+    }
     RenderedChart {
         title: chart.title.clone(),
         svg: themeable(&svg),
         legend,
-        note: chart.note.clone(),
+        note,
     }
 }
 
@@ -228,12 +268,7 @@ where
         .map_err(|e| err(&e))?;
     for (i, s) in chart.series.iter().enumerate() {
         let color = parse_hex(PALETTE[s.color.unwrap_or(i) % PALETTE.len()]);
-        let ok = |p: &(f64, f64)| {
-            p.0.is_finite()
-                && p.1.is_finite()
-                && (!chart.x_log || p.0 > 0.0)
-                && (!chart.y_log || p.1 > 0.0)
-        };
+        let ok = |p: &(f64, f64)| plottable(p.0, chart.x_log) && plottable(p.1, chart.y_log);
         if s.band.len() >= 2 {
             let mut polygon: Vec<(f64, f64)> = s.band.iter().map(|&(x, lo, _)| (x, lo)).collect();
             polygon.extend(s.band.iter().rev().map(|&(x, _, hi)| (x, hi)));
@@ -328,6 +363,38 @@ mod tests {
         // Names go to the HTML legend, which the autoescaping template renders.
         assert_eq!(r.legend[0].name, "<script>alert(1)</script>");
         assert!(r.svg.contains("currentColor"));
+    }
+
+    #[test]
+    fn extreme_values_are_left_out_and_counted() {
+        for log in [false, true] {
+            let chart = Chart {
+                y_log: log,
+                series: vec![Series {
+                    name: "s".into(),
+                    points: vec![
+                        (0.5, 1.0),
+                        (1.0, 1e308),
+                        (2.0, -1e308),
+                        (3.0, f64::NAN),
+                        (4.0, 5e-324),
+                        (5.0, 2.0),
+                    ],
+                    band: vec![(0.5, 0.5, 1.5), (5.0, f64::NEG_INFINITY, 3.0)],
+                    ..Series::default()
+                }],
+                ..Chart::default()
+            };
+            let r = render(&chart, 400, 300);
+            assert!(!r.svg.contains("no data to plot"), "log {log}");
+            let expected = 4;
+            assert!(
+                r.note
+                    .starts_with(&format!("{expected} value(s) not plotted")),
+                "log {log}: {}",
+                r.note
+            );
+        }
     }
 
     #[test]

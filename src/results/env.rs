@@ -27,7 +27,7 @@ pub mod build {
 }
 
 /// The environment of one run.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Environment {
     /// Operating system, e.g. `Linux 12 (bookworm)`.
     pub os: String,

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 /// Probes measured at an evaluation point (see `probe::ProbeRunner::at_eval`).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct EvalProbes {
     /// ‖θ − θ₀‖: distance travelled from the initial weights (Hoffer et al. 2017).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -54,7 +54,7 @@ impl EvalProbes {
 }
 
 /// Probes measured once at the end of a run (see `probe::ProbeRunner::at_end`).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct EndProbes {
     /// Keskar et al.'s ε-sharpness of the final weights.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -69,7 +69,7 @@ impl EndProbes {
 }
 
 /// ε-sharpness at each ε asked for, and how it was measured.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Sharpness {
     /// Sharpness by ε, keyed as written in scientific notation (`"1e-3"`); absent
     /// where it could not be computed.

@@ -4,6 +4,7 @@
 //! people's scripts read them. New fields may be added; existing ones keep their
 //! meaning. Unmeasured or unreached values are `null`, never a guess.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::env::Environment;
@@ -15,7 +16,9 @@ use crate::telemetry::TelemetryReport;
 pub const RECORD_SCHEMA: u32 = 1;
 
 /// How a run ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord, JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum RunStatus {
     /// Trained for the whole budget.
@@ -70,10 +73,15 @@ pub mod non_finite_as_null {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
         Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
     }
+
+    /// The JSON Schema: a number or `null`, always present.
+    pub fn schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({"type": ["number", "null"], "format": "double"})
+    }
 }
 
 /// One evaluation point of the learning curve.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct CurvePoint {
     /// Examples seen / training-set size.
     pub epoch: f64,
@@ -91,15 +99,19 @@ pub struct CurvePoint {
     pub batch_size: u64,
     /// Mean cross-entropy on the fixed training subset.
     #[serde(with = "non_finite_as_null")]
+    #[schemars(schema_with = "non_finite_as_null::schema")]
     pub train_loss: f64,
     /// Accuracy on the fixed training subset.
     #[serde(with = "non_finite_as_null")]
+    #[schemars(schema_with = "non_finite_as_null::schema")]
     pub train_acc: f64,
     /// Mean cross-entropy on the test set.
     #[serde(with = "non_finite_as_null")]
+    #[schemars(schema_with = "non_finite_as_null::schema")]
     pub test_loss: f64,
     /// Accuracy on the test set.
     #[serde(with = "non_finite_as_null")]
+    #[schemars(schema_with = "non_finite_as_null::schema")]
     pub test_acc: f64,
     /// Probe values measured at this point (e.g. `weight_distance`).
     #[serde(default, skip_serializing_if = "EvalProbes::is_empty")]
@@ -107,7 +119,7 @@ pub struct CurvePoint {
 }
 
 /// Figures derived from the curve and timings.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Summary {
     /// Train accuracy at the last evaluation.
     pub final_train_acc: Option<f64>,
@@ -169,7 +181,7 @@ pub struct Summary {
 }
 
 /// Why a run diverged.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Divergence {
     /// The step at which a non-finite loss was seen.
     pub step: u64,
@@ -178,7 +190,7 @@ pub struct Divergence {
 }
 
 /// Facts about the data actually used.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct DataInfo {
     /// Where it was loaded from.
     pub source: String,
@@ -197,9 +209,10 @@ pub struct DataInfo {
 }
 
 /// One run, as stored in `runs.jsonl`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RunRecord {
     /// Record schema version.
+    #[schemars(range(min = 1, max = RECORD_SCHEMA))]
     pub schema: u32,
     /// The run's key (hash of its configuration and seed).
     pub key: String,
@@ -239,6 +252,14 @@ pub struct RunRecord {
     /// (library warnings, the panic and its cause), so the reason can be checked.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stderr_tail: Vec<String>,
+}
+
+/// The JSON Schema of a record, one line of `runs.jsonl` (shipped as
+/// `schemas/record.schema.json`; `batchbench schema --records`). It describes what
+/// this build reads, so every record it writes and older ones it still reads pass.
+pub fn records_json_schema() -> String {
+    let schema = schemars::schema_for!(RunRecord);
+    serde_json::to_string_pretty(&schema).expect("the schema serializes") + "\n"
 }
 
 impl RunRecord {

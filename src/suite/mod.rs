@@ -10,7 +10,8 @@
 
 pub mod checks;
 mod expand;
-pub mod located;
+mod keys;
+mod located;
 pub mod schema;
 pub mod spec;
 
@@ -68,13 +69,22 @@ pub struct Suite {
 }
 
 impl Suite {
-    /// Reads, parses and value-checks a suite file.
+    /// Reads, parses and value-checks a suite file: the first error.
     pub fn load(path: &Path) -> Result<Suite, SuiteError> {
-        let error = |message: String| SuiteError {
-            file: path.to_path_buf(),
-            position: None,
-            field: None,
-            message,
+        Suite::load_checked(path).map_err(|mut errors| errors.swap_remove(0))
+    }
+
+    /// Reads, parses and value-checks a suite file: every unknown key and every
+    /// out-of-range value (at least one error on `Err`). A value of the wrong type
+    /// or a YAML syntax error stops the parse, so it comes alone.
+    pub fn load_checked(path: &Path) -> Result<Suite, Vec<SuiteError>> {
+        let error = |message: String| {
+            vec![SuiteError {
+                file: path.to_path_buf(),
+                position: None,
+                field: None,
+                message,
+            }]
         };
         let meta =
             std::fs::metadata(path).map_err(|e| error(format!("cannot read the suite: {e}")))?;
@@ -88,20 +98,29 @@ impl Suite {
             std::fs::read(path).map_err(|e| error(format!("cannot read the suite: {e}")))?;
         let text = String::from_utf8(bytes)
             .map_err(|e| error(format!("the file is not UTF-8 text ({e})")))?;
-        Suite::parse(path, text)
+        Suite::parse_checked(path, text)
     }
 
     /// Parses and value-checks suite text; `path` is used in messages only.
     pub fn parse(path: &Path, text: String) -> Result<Suite, SuiteError> {
+        Suite::parse_checked(path, text).map_err(|mut errors| errors.swap_remove(0))
+    }
+
+    /// [`Suite::parse`] with every error (see [`Suite::load_checked`]).
+    pub fn parse_checked(path: &Path, text: String) -> Result<Suite, Vec<SuiteError>> {
         if text.trim().is_empty() {
-            return Err(SuiteError {
+            return Err(vec![SuiteError {
                 file: path.to_path_buf(),
                 position: None,
                 field: None,
                 message: "the file is empty; a suite needs at least `version: 1`, a `name` and its settings (see suites/quickstart.yaml)".into(),
-            });
+            }]);
         }
-        let mut file = parse_yaml(path, &text)?;
+        let unknown = keys::unknown_keys(path, &text);
+        if !unknown.is_empty() {
+            return Err(unknown);
+        }
+        let mut file = parse_yaml(path, &text).map_err(|e| vec![e])?;
         tag_paths(&mut file);
         let sha256 = hex::encode(Sha256::digest(text.as_bytes()));
         let suite = Suite {
@@ -134,17 +153,17 @@ impl Suite {
         }
     }
 
-    fn check(&self) -> Result<(), SuiteError> {
+    fn check(&self) -> Result<(), Vec<SuiteError>> {
         let f = &self.file;
         if f.version.value != SUITE_VERSION {
-            return Err(self.error_at(
+            return Err(vec![self.error_at(
                 f.version.position,
                 "version",
                 format!(
                     "version {} is not supported; this batchbench reads version {SUITE_VERSION}",
                     f.version.value
                 ),
-            ));
+            )]);
         }
         let name = &f.name.value;
         let name_ok = !name.is_empty()
@@ -153,8 +172,9 @@ impl Suite {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
             && !name.starts_with('.');
+        let mut errors = Vec::new();
         if !name_ok {
-            return Err(self.error_at(
+            errors.push(self.error_at(
                 f.name.position,
                 "name",
                 format!(
@@ -162,13 +182,10 @@ impl Suite {
                 ),
             ));
         }
-        let mut first_error = None;
         let mut check = |settings: &Settings| {
             settings.check_values(&mut |field, value, position, path| {
-                if first_error.is_none()
-                    && let Err(message) = value.check(field)
-                {
-                    first_error = Some(self.error_at(position, path.unwrap_or(field), message));
+                if let Err(message) = value.check(field) {
+                    errors.push(self.error_at(position, path.unwrap_or(field), message));
                 }
             });
         };
@@ -181,9 +198,10 @@ impl Suite {
         for entry in f.include.iter().chain(&f.exclude).flatten() {
             check(&entry.value);
         }
-        match first_error {
-            Some(e) => Err(e),
-            None => Ok(()),
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
         }
     }
 }

@@ -12,9 +12,12 @@
 
 use std::fmt;
 
-use schemars::JsonSchema;
+use schemars::{JsonSchema, Schema};
 use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 
+use super::checks::{MAX_BATCH, MAX_EPOCHS, MAX_SAMPLES};
+use super::expand::MAX_LR;
 use super::located::Located;
 
 /// The schema version this build reads.
@@ -23,22 +26,38 @@ pub const SUITE_VERSION: u32 = 1;
 pub use crate::data::spec::{DatasetName, DatasetSpec};
 
 /// A model architecture.
+// The schema's bounds and "applies only to" rules are `checks.rs`'s.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("allOf" = [
+    {
+        "if": {"properties": {"kind": {"const": "logreg"}}},
+        "then": {"properties": {"hidden": {"type": "null"}, "activation": {"type": "null"}}},
+        "$comment": "hidden and activation apply only to mlp and cnn"
+    },
+    {
+        "if": {"properties": {"kind": {"not": {"const": "cnn"}}}},
+        "then": {"properties": {"channels": {"type": "null"}, "kernel": {"type": "null"}}},
+        "$comment": "channels and kernel apply only to cnn"
+    }
+]))]
 pub struct ModelSpec {
     /// Architecture family.
     pub kind: ModelKind,
     /// mlp and cnn: widths of the dense hidden layers. Default `[128]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 16), inner(range(min = 1, max = 65_536)))]
     pub hidden: Option<Vec<u64>>,
     /// mlp and cnn: non-linearity between layers. Default relu.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub activation: Option<Activation>,
     /// cnn: output channels of each conv + 2×2 max-pool block. Default `[16, 32]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 4), inner(range(min = 1, max = 1024)))]
     pub channels: Option<Vec<u64>>,
     /// cnn: square kernel size (odd; padding keeps the spatial size). Default 3.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 11), extend("not" = {"type": "integer", "multipleOf": 2}))]
     pub kernel: Option<u64>,
 }
 
@@ -69,28 +88,51 @@ pub enum Activation {
 }
 
 /// An optimizer and its hyper-parameters.
+// The schema's bounds and "applies only to" rules are `checks.rs`'s.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("allOf" = [
+    {
+        "if": {"properties": {"kind": {"const": "sgd"}}},
+        "then": {"properties": {"beta1": {"type": "null"}, "beta2": {"type": "null"}, "epsilon": {"type": "null"}}},
+        "$comment": "beta1, beta2 and epsilon apply only to adam and adamw"
+    },
+    {
+        "if": {"properties": {"kind": {"not": {"const": "sgd"}}}},
+        "then": {"properties": {"momentum": {"type": "null"}, "nesterov": {"type": "null"}}},
+        "$comment": "momentum and nesterov apply only to sgd"
+    },
+    {
+        "if": {"properties": {"nesterov": {"const": true}}, "required": ["nesterov"]},
+        "then": {"properties": {"momentum": {"type": "number", "exclusiveMinimum": 0}}, "required": ["momentum"]},
+        "$comment": "nesterov needs momentum > 0"
+    }
+]))]
 pub struct OptimizerSpec {
     /// Which optimizer.
     pub kind: OptimizerKind,
     /// sgd: heavy-ball momentum coefficient in [0, 1). Default 0 (plain SGD).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0), extend("exclusiveMaximum" = 1))]
     pub momentum: Option<f64>,
     /// sgd: Nesterov momentum (needs momentum > 0). Default false.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nesterov: Option<bool>,
     /// L2 penalty (sgd, adam) or decoupled decay (adamw). Default 0 (adamw: 1e-4).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 1))]
     pub weight_decay: Option<f64>,
     /// adam/adamw: first-moment decay. Default 0.9.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0), extend("exclusiveMaximum" = 1))]
     pub beta1: Option<f64>,
     /// adam/adamw: second-moment decay. Default 0.999.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0), extend("exclusiveMaximum" = 1))]
     pub beta2: Option<f64>,
     /// adam/adamw: denominator epsilon. Default 1e-8.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = 1), extend("exclusiveMinimum" = 0))]
     pub epsilon: Option<f64>,
 }
 
@@ -132,19 +174,37 @@ impl LrScaling {
 }
 
 /// The learning-rate schedule over the run (applied after warm-up).
+// The schema's bounds and "applies only to" rules are `checks.rs`'s (that milestones
+// increase is not expressible).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("allOf" = [
+    {
+        "if": {"properties": {"kind": {"const": "step"}}},
+        "then": {"properties": {"milestones": {"type": "array", "minItems": 1}}, "required": ["milestones"]},
+        "else": {"properties": {"milestones": {"type": "null"}, "gamma": {"type": "null"}}},
+        "$comment": "the step schedule needs milestones; milestones and gamma apply only to it"
+    },
+    {
+        "if": {"properties": {"kind": {"not": {"const": "cosine"}}}},
+        "then": {"properties": {"final_fraction": {"type": "null"}}},
+        "$comment": "final_fraction applies only to the cosine schedule"
+    }
+]))]
 pub struct LrSchedule {
     /// Shape of the schedule.
     pub kind: ScheduleKind,
     /// step: epochs at which the rate is multiplied by `gamma`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("items" = {"type": "number", "format": "double", "exclusiveMinimum": 0}))]
     pub milestones: Option<Vec<f64>>,
     /// step: the factor applied at each milestone. Default 0.1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = 1), extend("exclusiveMinimum" = 0))]
     pub gamma: Option<f64>,
     /// cosine: the final rate as a fraction of the peak. Default 0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 1))]
     pub final_fraction: Option<f64>,
 }
 
@@ -202,8 +262,10 @@ impl Precision {
 #[serde(deny_unknown_fields)]
 pub struct BatchStep {
     /// The epoch (fractions allowed) from which this batch size applies.
+    #[schemars(extend("exclusiveMinimum" = 0))]
     pub epoch: f64,
     /// The effective batch size from then on.
+    #[schemars(range(min = 1, max = MAX_BATCH))]
     pub batch_size: u64,
 }
 
@@ -237,12 +299,15 @@ pub struct ProbeSpec {
 pub struct SharpnessSpec {
     /// Box sizes. Default [1e-3, 5e-4] (Keskar et al.'s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(inner(range(min = 0, max = 1)))]
     pub epsilons: Option<Vec<f64>>,
     /// Training examples the loss is measured on. Default 1,000.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100_000))]
     pub samples: Option<u64>,
     /// Ascent steps. Default 20.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1000))]
     pub steps: Option<u64>,
 }
 
@@ -252,12 +317,15 @@ pub struct SharpnessSpec {
 pub struct NoiseScaleSpec {
     /// The small batch size. Default 32.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = MAX_BATCH))]
     pub small: Option<u64>,
     /// The big batch size. Default 512.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 2, max = MAX_BATCH))]
     pub big: Option<u64>,
     /// Batches averaged per size. Default 10.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 10_000))]
     pub repeats: Option<u64>,
 }
 
@@ -278,6 +346,7 @@ impl NoiseScaleSpec {
 pub struct DiversitySpec {
     /// Examples (per-example gradients) per measurement. Default 32.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 2, max = 4096))]
     pub examples: Option<u64>,
 }
 
@@ -287,6 +356,7 @@ pub struct DiversitySpec {
 pub struct InterpolationSpec {
     /// Points along α ∈ [−0.5, 1.5]. Default 21.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 3, max = 1001))]
     pub points: Option<u64>,
 }
 
@@ -369,6 +439,7 @@ macro_rules! settings_fields {
         /// `include` and `exclude`.
         #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
         #[serde(deny_unknown_fields)]
+        #[schemars(transform = settings_schema_rules)]
         pub struct Settings {
             $(
                 $(#[doc = $doc])*
@@ -381,6 +452,7 @@ macro_rules! settings_fields {
         /// cartesian product of all axes.
         #[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
         #[serde(deny_unknown_fields)]
+        #[schemars(transform = matrix_schema_rules)]
         pub struct Matrix {
             $(
                 $(#[doc = $doc])*
@@ -541,10 +613,14 @@ settings_fields! {
 /// A suite file.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = suite_schema_rules)]
 pub struct SuiteFile {
     /// Schema version; this build reads version 1.
+    #[schemars(extend("const" = SUITE_VERSION))]
     pub version: Located<u32>,
     /// Short name; results go to `results/<name>/`, the report to `reports/<name>/`.
+    // As `Suite::check` requires: 1 to 64 of these characters, not starting with `.`.
+    #[schemars(length(min = 1, max = 64), pattern(r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$"))]
     pub name: Located<String>,
     /// What the suite studies and what it is expected to show.
     #[serde(default)]
@@ -561,4 +637,224 @@ pub struct SuiteFile {
     /// Combinations to leave out.
     #[serde(default)]
     pub exclude: Option<Vec<Located<Settings>>>,
+}
+
+// ---------------------------------------------------------------------------------
+// The JSON Schema's rules beyond the types (`batchbench schema`): what `validate`
+// checks that JSON Schema can say, so that an editor flags it as it is typed.
+//
+// Every rule here must accept every suite `validate` accepts; the schema can only
+// be looser. What it cannot say: arithmetic between two values (a batch that
+// `accumulate` does not divide, a warm-up longer than the budget, increasing
+// milestones), anything that needs the dataset's size, and what the matrix's
+// product leaves after `exclude` (`tests/schema.rs` lists the invalid suites this
+// leaves accepted).
+// ---------------------------------------------------------------------------------
+
+/// The bounds of a setting's value, as [`CheckValue`] checks them in `checks.rs`
+/// wherever the value is written (defaults, each matrix value, include, exclude).
+/// Settings whose value is a struct carry their bounds on the struct's fields.
+fn setting_value_bounds(field: &str) -> Option<Value> {
+    Some(match field {
+        "batch_size" | "base_batch" => json!({"minimum": 1, "maximum": MAX_BATCH}),
+        // The literals are `CheckValue for u64`'s and `CheckValue for f64`'s.
+        "accumulate" => json!({"minimum": 1, "maximum": 4096}),
+        "samples" => json!({"minimum": 1, "maximum": MAX_SAMPLES}),
+        "eval_train_samples" => json!({"minimum": 1, "maximum": 10_000_000}),
+        // checks.rs writes 100 for a written lr; MAX_LR is the same bound after scaling.
+        "lr" => json!({"exclusiveMinimum": 0, "maximum": MAX_LR}),
+        "epochs" | "eval_every" => json!({"exclusiveMinimum": 0, "maximum": MAX_EPOCHS}),
+        "timeout_s" | "warmup_timeout_s" => json!({"exclusiveMinimum": 0, "maximum": 1e7}),
+        "warmup_epochs" => json!({"minimum": 0, "maximum": MAX_EPOCHS}),
+        "target_accuracy" => json!({"exclusiveMinimum": 0, "maximum": 1}),
+        "batch_schedule" => json!({"minItems": 1}),
+        _ => return None,
+    })
+}
+
+/// Adds `extra`'s keywords to `schema` (replacing any of the same name).
+fn merge_keywords(schema: &mut Value, extra: Value) {
+    if let (Some(schema), Value::Object(extra)) = (schema.as_object_mut(), extra) {
+        schema.extend(extra);
+    }
+}
+
+/// Appends `rules` to the schema's `allOf`.
+fn push_all_of(schema: &mut Schema, rules: impl IntoIterator<Item = Value>) {
+    let all_of = schema
+        .ensure_object()
+        .entry("allOf")
+        .or_insert_with(|| json!([]));
+    if let Some(list) = all_of.as_array_mut() {
+        list.extend(rules);
+    }
+}
+
+/// Matches a settings mapping (`defaults`, `matrix`, an include entry) that sets
+/// `field` (`null` leaves a setting unset, as in Rust).
+fn sets(field: &str) -> Value {
+    json!({"type": "object", "required": [field], "properties": {field: {"not": {"type": "null"}}}})
+}
+
+/// Matches a suite whose `block` (`defaults` or `matrix`) matches `schema`.
+fn block(block: &str, schema: Value) -> Value {
+    json!({"required": [block], "properties": {block: schema}})
+}
+
+/// Matches a suite where some `include` entry sets `field`.
+fn some_include_sets(field: &str) -> Value {
+    json!({"required": ["include"], "properties": {"include": {"type": "array", "contains": sets(field)}}})
+}
+
+/// Matches a suite whose `key` (`include` or `exclude`) has at least one entry.
+fn has_entries(key: &str) -> Value {
+    json!({"required": [key], "properties": {key: {"type": "array", "minItems": 1}}})
+}
+
+/// `defaults` and every include entry: the budget is `epochs` or `samples`, not
+/// both. (An exclude entry may name both axes, so `Settings` itself does not say it.)
+fn not_both_budgets() -> Value {
+    json!({"not": {"allOf": [sets("epochs"), sets("samples")]}})
+}
+
+/// The per-value bounds on every setting of `defaults`, include and exclude entries.
+fn settings_schema_rules(schema: &mut Schema) {
+    if let Some(properties) = schema.get_mut("properties").and_then(Value::as_object_mut) {
+        for (name, property) in properties.iter_mut() {
+            if let Some(bounds) = setting_value_bounds(name) {
+                merge_keywords(property, bounds);
+            }
+        }
+    }
+}
+
+/// The matrix: every axis a non-empty list, every value within its setting's bounds.
+fn matrix_schema_rules(schema: &mut Schema) {
+    if let Some(properties) = schema.get_mut("properties").and_then(Value::as_object_mut) {
+        for (name, property) in properties.iter_mut() {
+            merge_keywords(property, json!({"minItems": 1}));
+            if let (Some(bounds), Some(items)) =
+                (setting_value_bounds(name), property.get_mut("items"))
+            {
+                merge_keywords(items, bounds);
+            }
+        }
+    }
+}
+
+/// Rules across `defaults`, `matrix`, `include` and `exclude`, each a necessary
+/// condition of `Suite::expand` succeeding. Where a rule holds only for the matrix's
+/// combinations, a non-empty `exclude` (which may remove them all, leaving the
+/// include entries as the runs) or `include` (which may override settings) lifts it.
+fn suite_schema_rules(schema: &mut Schema) {
+    let mut rules = Vec::new();
+
+    // Every run needs these settings, so some block must set them.
+    let anywhere = |field: &str| {
+        json!([
+            block("defaults", sets(field)),
+            block("matrix", sets(field)),
+            some_include_sets(field)
+        ])
+    };
+    for field in ["dataset", "model", "lr", "batch_size"] {
+        rules.push(json!({
+            "anyOf": anywhere(field),
+            "$comment": format!("missing setting `{field}`: set it under defaults, as a matrix axis or in an include entry"),
+        }));
+    }
+    let budget: Vec<Value> = ["epochs", "samples"]
+        .into_iter()
+        .flat_map(|f| anywhere(f).as_array().cloned().unwrap_or_default())
+        .collect();
+    rules.push(json!({
+        "anyOf": budget,
+        "$comment": "missing the training budget: set epochs or samples",
+    }));
+
+    // `epochs` xor `samples`, where both reach every run.
+    let in_defaults = |f: &str| block("defaults", sets(f));
+    let in_matrix = |f: &str| block("matrix", sets(f));
+    rules.push(json!({
+        "properties": {"defaults": not_both_budgets(), "include": {"items": not_both_budgets()}},
+        "not": {"anyOf": [
+            {"allOf": [in_defaults("epochs"), some_include_sets("samples")]},
+            {"allOf": [in_defaults("samples"), some_include_sets("epochs")]},
+        ]},
+        "$comment": "set the budget with epochs or samples, not both",
+    }));
+    rules.push(json!({
+        "if": {"not": has_entries("exclude")},
+        "then": {"not": {"anyOf": [
+            {"allOf": [in_matrix("epochs"), in_matrix("samples")]},
+            {"allOf": [in_defaults("epochs"), in_matrix("samples")]},
+            {"allOf": [in_defaults("samples"), in_matrix("epochs")]},
+        ]}},
+        "$comment": "set the budget with epochs or samples, not both",
+    }));
+
+    // Two equal values on an axis make two equal runs (unless exclude removes both).
+    rules.push(json!({
+        "if": {"not": has_entries("exclude")},
+        "then": {"properties": {"matrix": {"additionalProperties": {"uniqueItems": true}}}},
+        "$comment": "a matrix axis lists a value twice: two combinations define the same run",
+    }));
+
+    // Exclude entries name matrix axes only, and at least one.
+    rules.push(json!({
+        "properties": {"exclude": {"items": {"minProperties": 1}}},
+        "$comment": "an exclude entry is empty; name the axis values to leave out",
+    }));
+    for field in Settings::FIELDS {
+        rules.push(json!({
+            "if": {"required": ["exclude"], "properties": {"exclude": {"type": "array", "contains": sets(field)}}},
+            "then": in_matrix(field),
+            "$comment": format!("`{field}` is named by an exclude entry but is not a matrix axis; exclude entries may only name axes"),
+        }));
+    }
+
+    // Settings that clash within `defaults`, when neither a matrix axis nor an
+    // include entry can change them.
+    let unless = |axes: &[&str]| {
+        let mut escapes: Vec<Value> = axes.iter().map(|a| in_matrix(a)).collect();
+        escapes.push(has_entries("include"));
+        json!({"anyOf": escapes})
+    };
+    let defaults_where = |conditions: Value| block("defaults", conditions);
+    rules.push(json!({
+        "if": defaults_where(json!({
+            "type": "object",
+            "required": ["lr_scaling"],
+            "properties": {"lr_scaling": {"enum": ["linear", "sqrt"]}},
+        })),
+        "then": {"anyOf": [in_defaults("base_batch"), unless(&["base_batch", "lr_scaling"])]},
+        "$comment": "linear and sqrt scaling need base_batch, the batch size at which lr applies",
+    }));
+    rules.push(json!({
+        "if": defaults_where(json!({
+            "type": "object",
+            "required": ["device", "precision"],
+            "properties": {"device": {"const": "cpu"}, "precision": {"enum": ["bf16", "f16"]}},
+        })),
+        "then": unless(&["device", "precision"]),
+        "$comment": "bf16 and f16 need CUDA; the CPU backend computes in f32",
+    }));
+    rules.push(json!({
+        "if": defaults_where(json!({
+            "type": "object",
+            "required": ["model", "dataset"],
+            "properties": {
+                "model": {"type": "object", "required": ["kind"], "properties": {"kind": {"const": "cnn"}}},
+                "dataset": {
+                    "type": "object",
+                    "required": ["name"],
+                    "properties": {"name": {"const": "synthetic"}, "shape": {"type": "null"}},
+                },
+            },
+        })),
+        "then": unless(&["model", "dataset"]),
+        "$comment": "a cnn needs image data; a synthetic dataset without a shape is not",
+    }));
+
+    push_all_of(schema, rules);
 }

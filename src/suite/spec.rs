@@ -9,7 +9,7 @@ use super::schema::*;
 ///
 /// This is what a worker process receives and what the record's `spec` holds, so a
 /// record alone is enough to rerun it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RunSpec {
     /// The suite the run belongs to.
     pub suite: String,

@@ -12,7 +12,7 @@ use super::{Phase, Sample};
 pub const MAX_SERIES_POINTS: usize = 600;
 
 /// Aggregates over one window (the whole run, or one phase).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct WindowStats {
     /// Samples in the window.
     pub samples: usize,
@@ -33,7 +33,7 @@ pub struct WindowStats {
 }
 
 /// The record's `telemetry` block.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TelemetryReport {
     /// Samplers that ran.
     pub sources: Vec<String>,
@@ -154,17 +154,66 @@ pub fn energy_between(series: &[Sample], from_s: f64, to_s: f64) -> Option<(f64,
     None
 }
 
-/// Keeps every k-th sample so at most `max_points` remain (always keeping the last).
+/// The channels a chart draws, for the min/max downsampling.
+const CHANNELS: &[fn(&Sample) -> Option<f64>] = &[
+    |s| s.gpu_util,
+    |s| s.mem_util,
+    |s| s.gpu_mem_mib,
+    |s| s.gpu_mem_delta_mib,
+    |s| s.proc_gpu_mem_mib,
+    |s| s.power_w,
+    |s| s.sm_clock_mhz,
+    |s| s.temperature_c,
+    |s| s.cpu_util,
+    |s| s.rss_mib,
+    |s| s.sys_mem_mib,
+];
+
+/// Indices kept with `buckets` buckets: per bucket, the samples holding each
+/// channel's minimum and maximum; plus the first and last sample and every phase
+/// change (so phase shading stays exact).
+fn extremes(series: &[Sample], buckets: usize) -> std::collections::BTreeSet<usize> {
+    let size = series.len().div_ceil(buckets.max(1));
+    let mut keep = std::collections::BTreeSet::from([0, series.len() - 1]);
+    keep.extend((1..series.len()).filter(|&i| series[i].phase != series[i - 1].phase));
+    for (b, chunk) in series.chunks(size).enumerate() {
+        let start = b * size;
+        keep.insert(start);
+        for channel in CHANNELS {
+            let values = chunk
+                .iter()
+                .enumerate()
+                .filter_map(|(i, s)| Some((i, channel(s)?)));
+            let lo = values.clone().min_by(|a, b| a.1.total_cmp(&b.1));
+            let hi = values.max_by(|a, b| a.1.total_cmp(&b.1));
+            keep.extend(lo.into_iter().chain(hi).map(|(i, _)| start + i));
+        }
+    }
+    keep
+}
+
+/// At most `max_points` real samples of `series` that keep its spikes and dips: per
+/// time bucket, the samples holding each channel's minimum and maximum (so a chart
+/// of any channel draws its true envelope), with as many buckets as the budget
+/// allows. Taking every k-th sample instead would drop a one-sample power spike or a
+/// utilization dip k−1 times out of k.
 pub fn downsample(series: &[Sample], max_points: usize) -> Vec<Sample> {
     if series.len() <= max_points || max_points < 2 {
         return series.to_vec();
     }
-    let step = series.len().div_ceil(max_points - 1);
-    let mut out: Vec<Sample> = series.iter().step_by(step).cloned().collect();
-    if out.last() != series.last() {
-        out.push(series[series.len() - 1].clone());
+    let mut buckets = max_points / 2;
+    loop {
+        let keep = extremes(series, buckets);
+        if keep.len() <= max_points || buckets == 1 {
+            return keep
+                .into_iter()
+                .take(max_points)
+                .map(|i| series[i].clone())
+                .collect();
+        }
+        // Shrink in proportion to the overshoot, at least by one bucket.
+        buckets = (buckets * max_points / keep.len()).min(buckets - 1).max(1);
     }
-    out
 }
 
 /// Turns a series into the record's telemetry block; `notes` say why figures that a
@@ -309,6 +358,28 @@ mod tests {
         let d = downsample(&series, 600);
         assert!(d.len() <= 600, "{}", d.len());
         assert_eq!(d.last().unwrap().t_s, 999.0);
+    }
+
+    #[test]
+    fn downsampling_keeps_one_sample_spikes_and_dips() {
+        // 10,000 samples at 90% utilization and 300 W, one power spike and one
+        // utilization dip, each a single sample.
+        let mut series: Vec<Sample> = (0..10_000)
+            .map(|i| sample(i as f64, Phase::Train, 90.0, None, 300.0))
+            .collect();
+        series[4_321].power_w = Some(700.0);
+        series[7_777].gpu_util = Some(3.0);
+        series[9_000].phase = Phase::Eval;
+        let d = downsample(&series, 600);
+        assert!(d.len() <= 600, "{}", d.len());
+        let max_power = d.iter().filter_map(|s| s.power_w).fold(0.0, f64::max);
+        let min_util = d.iter().filter_map(|s| s.gpu_util).fold(100.0, f64::min);
+        assert_eq!((max_power, min_util), (700.0, 3.0));
+        assert!(
+            d.iter().any(|s| s.t_s == 9_000.0),
+            "the phase change is kept"
+        );
+        assert!(d.windows(2).all(|w| w[0].t_s < w[1].t_s), "in time order");
     }
 
     #[test]

@@ -26,7 +26,9 @@ pub use aggregate::{
 pub use recorder::{PhaseFlag, Recorder};
 
 /// Which part of a run is executing; telemetry keeps a window per phase.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Phase {
     /// Starting the worker, loading data, building the model.
@@ -48,7 +50,7 @@ impl Phase {
 }
 
 /// One reading of every measured quantity (`None` where not measured).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Sample {
     /// Seconds since the recorder started.
     pub t_s: f64,

@@ -147,7 +147,7 @@ impl Sampler for NvmlSampler {
 }
 
 /// A GPU as the environment fingerprint lists it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct GpuInfo {
     /// Index in NVML (PCI bus) order.
     pub index: u32,
