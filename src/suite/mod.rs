@@ -13,6 +13,7 @@ mod expand;
 mod keys;
 mod located;
 pub mod schema;
+mod schema_rules;
 pub mod spec;
 
 use std::fmt;
