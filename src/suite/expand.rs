@@ -5,6 +5,8 @@
 //! matrix-axis values match existing combinations adds its other settings to them,
 //! and otherwise becomes a combination of its own.
 
+use std::collections::HashMap;
+
 use super::checks::MAX_EPOCHS;
 use super::located::Located;
 use super::schema::*;
@@ -41,7 +43,10 @@ impl Suite {
         let axes = f.matrix.as_ref().map(Matrix::axes).unwrap_or_default();
         let axis_names: Vec<&str> = axes.iter().map(|(name, _, _)| *name).collect();
 
+        // Each combination with the index of its value on every axis, so exclude
+        // entries can be matched by lookup rather than by comparing settings.
         let mut combos = vec![Settings::default()];
+        let mut at: Vec<Vec<u32>> = vec![Vec::new()];
         for (name, position, values) in &axes {
             if values.is_empty() {
                 return Err(self.error_at(
@@ -68,9 +73,25 @@ impl Suite {
                     })
                 })
                 .collect();
+            at = at
+                .iter()
+                .flat_map(|a| {
+                    (0..values.len() as u32).map(move |k| {
+                        let mut a = a.clone();
+                        a.push(k);
+                        a
+                    })
+                })
+                .collect();
         }
 
-        for (i, entry) in f.exclude.iter().flatten().enumerate() {
+        // Exclude entries, as (axis, value index) patterns. The matching is one pass
+        // over the combinations with a hash lookup per distinct set of named axes,
+        // so a long exclude list costs no more than a short one (comparing every
+        // entry with every combination took seconds for thousands of entries).
+        let mut patterns: Vec<Option<Vec<(usize, u32)>>> = Vec::new();
+        let excludes: Vec<&Located<Settings>> = f.exclude.iter().flatten().collect();
+        for (i, entry) in excludes.iter().enumerate() {
             let fields = entry.value.set_fields();
             if fields.is_empty() {
                 return Err(self.error_at(
@@ -89,15 +110,56 @@ impl Suite {
                     ),
                 ));
             }
-            let before = combos.len();
-            combos.retain(|c| !entry.value.is_subset_of(c));
-            if combos.len() == before {
+            // `None`: a value that is not on its axis, so the entry matches nothing.
+            let pattern: Option<Vec<(usize, u32)>> = fields
+                .iter()
+                .map(|name| {
+                    let axis = axis_names.iter().position(|a| a == name)?;
+                    let want = entry.value.only(&[name]);
+                    let k = axes[axis].2.iter().position(|v| *v == want)?;
+                    Some((axis, k as u32))
+                })
+                .collect();
+            patterns.push(pattern.map(|mut p| {
+                p.sort_unstable();
+                p
+            }));
+        }
+        if !excludes.is_empty() {
+            // Per set of named axes: the value indices → the first entry naming them.
+            let mut groups: HashMap<Vec<usize>, HashMap<Vec<u32>, usize>> = HashMap::new();
+            for (i, p) in patterns.iter().enumerate() {
+                if let Some(p) = p {
+                    let (names, values): (Vec<usize>, Vec<u32>) = p.iter().copied().unzip();
+                    groups.entry(names).or_default().entry(values).or_insert(i);
+                }
+            }
+            // An entry is needed when some combination it matches is matched by no
+            // earlier entry (what removing entries one after the other would find).
+            let mut needed = vec![false; excludes.len()];
+            let mut keep = Vec::with_capacity(combos.len());
+            for index in &at {
+                let first = groups
+                    .iter()
+                    .filter_map(|(names, entries)| {
+                        let values: Vec<u32> = names.iter().map(|&a| index[a]).collect();
+                        entries.get(&values).copied()
+                    })
+                    .min();
+                if let Some(e) = first {
+                    needed[e] = true;
+                }
+                keep.push(first.is_none());
+            }
+            if let Some(i) = needed.iter().position(|n| !n) {
                 return Err(self.error_at(
-                    entry.position,
+                    excludes[i].position,
                     format!("exclude[{i}]"),
                     "matches no combination of the matrix; check its values",
                 ));
             }
+            let mut keep = keep.into_iter();
+            combos.retain(|_| keep.next().unwrap_or(true));
         }
 
         let includes: Vec<&Settings> = f.include.iter().flatten().map(|e| &e.value).collect();
@@ -416,4 +478,49 @@ fn list_or_none(names: &[&str]) -> String {
 /// The value of an optional located setting.
 fn value<T: Clone>(v: &Option<Located<T>>) -> Option<T> {
     v.as_ref().map(|l| l.value.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::suite::Suite;
+
+    fn expand(exclude: &str) -> Result<Vec<(u64, String)>, String> {
+        let text = format!(
+            "version: 1\nname: t\ndefaults:\n  dataset: {{name: digits}}\n  model: {{kind: mlp, hidden: [8]}}\n  epochs: 1\nmatrix:\n  batch_size: [8, 16, 32]\n  lr: [0.1, 0.2]\n  seed: [0, 1]\nexclude:\n{exclude}"
+        );
+        let suite = Suite::parse(Path::new("t.yaml"), text).map_err(|e| e.to_string())?;
+        let runs = suite.expand().map_err(|e| e.to_string())?;
+        Ok(runs
+            .iter()
+            .map(|r| (r.batch_size, format!("{}/{}", crate::fmt::lr(r.lr), r.seed)))
+            .collect())
+    }
+
+    #[test]
+    fn exclude_entries_remove_exactly_the_combinations_they_name() {
+        let runs = expand("  - {batch_size: 8, lr: 0.1}\n  - {seed: 1, batch_size: 32}\n").unwrap();
+        assert_eq!(runs.len(), 12 - 2 - 2);
+        assert!(!runs.iter().any(|(b, l)| *b == 8 && l.starts_with("0.1/")));
+        assert!(!runs.iter().any(|(b, l)| *b == 32 && l.ends_with("/1")));
+        assert!(runs.contains(&(8, "0.2/1".into())) && runs.contains(&(32, "0.2/0".into())));
+    }
+
+    #[test]
+    fn an_exclude_entry_that_removes_nothing_new_is_an_error() {
+        // A value that is not on its axis.
+        let e = expand("  - {batch_size: 64}\n").unwrap_err();
+        assert!(e.contains("exclude[0]: matches no combination"), "{e}");
+        // Everything it names was removed by an earlier entry, in either order of keys.
+        let e = expand("  - {batch_size: 8}\n  - {lr: 0.1, batch_size: 8}\n").unwrap_err();
+        assert!(e.contains("exclude[1]: matches no combination"), "{e}");
+        // Overlapping but not shadowed: fine.
+        assert_eq!(
+            expand("  - {lr: 0.1, batch_size: 8}\n  - {batch_size: 8}\n")
+                .unwrap()
+                .len(),
+            8
+        );
+    }
 }
