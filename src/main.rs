@@ -107,17 +107,19 @@ enum Command {
 }
 
 /// Parses the command line with `--color` (and `NO_COLOR`) applied to clap's own help
-/// and usage errors too.
-fn parse() -> Cli {
+/// and usage errors too; returns the colour choice for batchbench's own messages.
+fn parse() -> (Cli, clap::ColorChoice) {
     let color = cli::color_from_args();
     let matches = Cli::command().color(color).get_matches();
-    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+    (
+        Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit()),
+        color,
+    )
 }
 
 fn main() -> ExitCode {
     cli::quiet_on_closed_pipe();
-    let cli = parse();
-    let color = cli.color;
+    let (cli, color) = parse();
     if !matches!(cli.command, Command::Worker) {
         cli::init_logging(cli.verbose);
     }

@@ -131,16 +131,15 @@ pub fn color_from_args() -> clap::ColorChoice {
     }
 }
 
-/// `error: …` on stderr, the prefix in bold red where colour is wanted.
+/// `error: …` on stderr, the prefix in bold red where colour is wanted (`color` as
+/// [`color_from_args`] resolved it).
 pub fn print_error(e: &anyhow::Error, color: clap::ColorChoice) {
     use std::io::IsTerminal;
     let colored = match color {
         clap::ColorChoice::Always => true,
         clap::ColorChoice::Never => false,
-        clap::ColorChoice::Auto => {
-            std::io::stderr().is_terminal()
-                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-        }
+        // `NO_COLOR` already made `auto` `never` (`color_from_args`).
+        clap::ColorChoice::Auto => std::io::stderr().is_terminal(),
     };
     if colored {
         eprintln!("\x1b[1;31merror:\x1b[0m {e:#}");

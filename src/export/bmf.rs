@@ -15,6 +15,7 @@ use serde::Serialize;
 
 use crate::compare::{METRICS, config_label};
 use crate::results::record::{RunRecord, RunStatus};
+use crate::stats::Estimate;
 
 /// One measure of one benchmark.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -52,23 +53,17 @@ pub fn bmf(records: &[RunRecord]) -> Bmf {
         }
         let mut measures = BTreeMap::new();
         for m in METRICS {
-            let values: Vec<f64> = runs
-                .iter()
-                .filter_map(|r| (m.read)(r))
-                .filter(|v| v.is_finite())
-                .collect();
-            if values.is_empty() {
+            let values: Vec<f64> = runs.iter().filter_map(|r| (m.read)(r)).collect();
+            let Some(e) = Estimate::of(&values) else {
                 continue;
-            }
-            let spread = values.len() > 1;
-            let min = values.iter().copied().fold(f64::INFINITY, f64::min);
-            let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            };
+            let spread = e.n > 1;
             measures.insert(
                 m.name.to_string(),
                 Measure {
-                    value: values.iter().sum::<f64>() / values.len() as f64,
-                    lower_value: spread.then_some(min),
-                    upper_value: spread.then_some(max),
+                    value: e.mean,
+                    lower_value: spread.then_some(e.min),
+                    upper_value: spread.then_some(e.max),
                 },
             );
         }

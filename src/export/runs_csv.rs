@@ -8,7 +8,7 @@
 //! are left out: the learning curve, the telemetry series and the stderr tail (they
 //! are in runs.jsonl). A list becomes its JSON text; an absent value an empty cell.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::results::record::RunRecord;
 
@@ -48,22 +48,19 @@ pub fn runs_csv(records: &[RunRecord]) -> anyhow::Result<Vec<u8>> {
             Ok(row)
         })
         .collect::<anyhow::Result<_>>()?;
-    let mut columns: Map<String, Value> = Map::new();
-    for (name, _) in rows.iter().flatten() {
-        if !columns.contains_key(name) {
-            columns.insert(name.clone(), Value::Null);
-        }
-    }
+    let mut seen = std::collections::HashSet::new();
+    let columns: Vec<&str> = rows
+        .iter()
+        .flatten()
+        .map(|(name, _)| name.as_str())
+        .filter(|name| seen.insert(*name))
+        .collect();
     let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(columns.keys())?;
+    w.write_record(&columns)?;
     for row in &rows {
         let cells: std::collections::HashMap<&str, &str> =
             row.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        w.write_record(
-            columns
-                .keys()
-                .map(|c| cells.get(c.as_str()).copied().unwrap_or("")),
-        )?;
+        w.write_record(columns.iter().map(|c| cells.get(c).copied().unwrap_or("")))?;
     }
     Ok(w.into_inner()?)
 }

@@ -43,10 +43,7 @@ impl Suite {
         let axes = f.matrix.as_ref().map(Matrix::axes).unwrap_or_default();
         let axis_names: Vec<&str> = axes.iter().map(|(name, _, _)| *name).collect();
 
-        // Each combination with the index of its value on every axis, so exclude
-        // entries can be matched by lookup rather than by comparing settings.
         let mut combos = vec![Settings::default()];
-        let mut at: Vec<Vec<u32>> = vec![Vec::new()];
         for (name, position, values) in &axes {
             if values.is_empty() {
                 return Err(self.error_at(
@@ -70,16 +67,6 @@ impl Suite {
                         let mut c = c.clone();
                         c.overlay(v);
                         c
-                    })
-                })
-                .collect();
-            at = at
-                .iter()
-                .flat_map(|a| {
-                    (0..values.len() as u32).map(move |k| {
-                        let mut a = a.clone();
-                        a.push(k);
-                        a
                     })
                 })
                 .collect();
@@ -136,13 +123,23 @@ impl Suite {
             }
             // An entry is needed when some combination it matches is matched by no
             // earlier entry (what removing entries one after the other would find).
+            // Combination `c` of the product holds value `(c / stride[a]) % len[a]` of
+            // axis `a` (the last axis varies fastest).
+            let lens: Vec<usize> = axes.iter().map(|(_, _, values)| values.len()).collect();
+            let mut stride = vec![1; lens.len()];
+            for a in (0..lens.len().saturating_sub(1)).rev() {
+                stride[a] = stride[a + 1] * lens[a + 1];
+            }
             let mut needed = vec![false; excludes.len()];
             let mut keep = Vec::with_capacity(combos.len());
-            for index in &at {
+            for c in 0..combos.len() {
                 let first = groups
                     .iter()
                     .filter_map(|(names, entries)| {
-                        let values: Vec<u32> = names.iter().map(|&a| index[a]).collect();
+                        let values: Vec<u32> = names
+                            .iter()
+                            .map(|&a| ((c / stride[a]) % lens[a]) as u32)
+                            .collect();
                         entries.get(&values).copied()
                     })
                     .min();

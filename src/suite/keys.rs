@@ -173,9 +173,8 @@ pub(super) fn unknown_keys(file: &Path, text: &str) -> Vec<SuiteError> {
     else {
         return Vec::new();
     };
-    let schema: Value = serde_json::to_value(schemars::schema_for!(super::SuiteFile))
-        .expect("the schema serializes");
+    let schema = super::schema_value();
     let mut errors = Vec::new();
-    walk(&schema, &schema, &tree.value, "", file, &mut errors);
+    walk(schema, schema, &tree.value, "", file, &mut errors);
     errors
 }

@@ -225,11 +225,19 @@ fn tag_paths(file: &mut SuiteFile) {
     }
 }
 
+/// The JSON Schema of suite files, generated once per process: `batchbench schema`
+/// prints it and every suite load walks it for unknown keys (`keys.rs`).
+fn schema_value() -> &'static serde_json::Value {
+    static SCHEMA: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
+    SCHEMA.get_or_init(|| {
+        serde_json::to_value(schemars::schema_for!(SuiteFile)).expect("the schema serializes")
+    })
+}
+
 /// The JSON Schema of suite files (shipped as `suites/schema.json`, so editors with
 /// a YAML language server complete and check suites).
 pub fn json_schema() -> String {
-    let schema = schemars::schema_for!(SuiteFile);
-    serde_json::to_string_pretty(&schema).expect("the schema serializes") + "\n"
+    serde_json::to_string_pretty(schema_value()).expect("the schema serializes") + "\n"
 }
 
 /// serde-saphyr options for suites: small budgets, since a suite is a few dozen lines.
