@@ -108,6 +108,17 @@ fn runs_csv_has_one_row_per_run_with_flattened_columns() {
 }
 
 #[test]
+fn a_missing_results_folder_is_named() {
+    batchbench()
+        .args(["export", "bmf", "/nonexistent/results"])
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains(
+            "/nonexistent/results does not exist",
+        ));
+}
+
+#[test]
 fn an_empty_results_folder_is_an_error_not_an_empty_export() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("runs.jsonl"), "").unwrap();

@@ -36,6 +36,12 @@ pub fn load_result_set(path: &Path) -> anyhow::Result<ResultSet> {
             path.to_path_buf(),
         )
     };
+    if !path.exists() {
+        anyhow::bail!(
+            "{} does not exist; point at a results folder written by `batchbench run` (e.g. results/quickstart)",
+            path.display()
+        );
+    }
     if !file.exists() {
         anyhow::bail!(
             "{} holds no runs.jsonl; point at a results folder written by `batchbench run` (e.g. results/quickstart)",
