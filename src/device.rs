@@ -194,6 +194,40 @@ fn find_nvrtc(cuda_path: Option<&Path>) -> Option<PathBuf> {
     })
 }
 
+/// NVRTC's version, from the file its `libnvrtc.so` resolves to in `dir` (e.g.
+/// `libnvrtc.so.13.0.88` → `13.0.88`): NVRTC compiles every kernel, so a record names it.
+pub fn nvrtc_version(dir: &Path) -> Option<String> {
+    let entries = std::fs::read_dir(dir).ok()?;
+    let mut versions: Vec<String> = entries
+        .flatten()
+        .filter_map(|e| {
+            let real = std::fs::canonicalize(e.path()).ok()?;
+            let name = real.file_name()?.to_string_lossy().into_owned();
+            let version = name.strip_prefix("libnvrtc.so.")?;
+            version
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_digit())
+                .then(|| version.to_string())
+        })
+        .collect();
+    // The most specific name (13.0.88 over 13) of the newest major version.
+    versions.sort_by_key(|v| {
+        (
+            v.split('.')
+                .map(|p| p.parse::<u64>().unwrap_or(0))
+                .collect::<Vec<_>>(),
+            v.len(),
+        )
+    });
+    versions.pop()
+}
+
+/// NVRTC's version where the CUDA probe finds it (`None` without CUDA).
+pub fn probed_nvrtc_version() -> Option<String> {
+    probe_cuda().ok().and_then(|p| nvrtc_version(&p.nvrtc_dir))
+}
+
 /// Environment variables a CUDA worker needs so Burn finds NVRTC and the headers.
 pub fn worker_env(probe: &CudaProbe) -> Vec<(String, String)> {
     let mut paths = vec![probe.nvrtc_dir.clone()];
@@ -219,6 +253,20 @@ pub fn worker_env(probe: &CudaProbe) -> Vec<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_nvrtc_version_is_read_from_the_library_the_links_resolve_to() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(d.join("libnvrtc.so.13.0.88"), b"").unwrap();
+        std::fs::write(d.join("libnvrtc-builtins.so.13.0"), b"").unwrap();
+        std::os::unix::fs::symlink("libnvrtc.so.13.0.88", d.join("libnvrtc.so.13")).unwrap();
+        std::os::unix::fs::symlink("libnvrtc.so.13", d.join("libnvrtc.so")).unwrap();
+        assert_eq!(nvrtc_version(d).as_deref(), Some("13.0.88"));
+        std::fs::write(d.join("libnvrtc.so.12.4.127"), b"").unwrap();
+        assert_eq!(nvrtc_version(d).as_deref(), Some("13.0.88"), "the newest");
+        assert_eq!(nvrtc_version(&d.join("missing")), None);
+    }
 
     #[test]
     fn cpu_needs_no_probe() {

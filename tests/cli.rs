@@ -531,18 +531,21 @@ fn mnist_format_folders_are_trained_with_their_real_counts() {
 }
 
 #[test]
-fn the_gpu_verification_script_works_on_the_cpu_and_leaves_three_files() {
+fn the_gpu_session_verifies_then_sweeps_on_the_cpu_and_leaves_five_files() {
     let dir = tempfile::tempdir().unwrap();
     let cwd = dir.path().join("cwd");
     let out = dir.path().join("evidence");
     std::fs::create_dir_all(&cwd).unwrap();
+    // gpu-session.sh runs gpu-verify.sh (three files), then a sweep and its report.
     let o = std::process::Command::new("bash")
-        .arg(manifest_dir().join("scripts/gpu-verify.sh"))
+        .arg(manifest_dir().join("scripts/gpu-session.sh"))
         .current_dir(&cwd)
         .env("DEVICE", "cpu")
         .env("BATCHBENCH", assert_cmd::cargo::cargo_bin("batchbench"))
-        .env("VERIFY_OUT", &out)
+        .env("OUT", &out)
+        .env("SESSION_SECONDS", "500")
         .env("VERIFY_SECONDS", "300")
+        .env("SUITE", manifest_dir().join("suites/quickstart.yaml"))
         .env_remove("BATCHBENCH_FAULT")
         .output()
         .unwrap();
@@ -553,7 +556,16 @@ fn the_gpu_verification_script_works_on_the_cpu_and_leaves_three_files() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     files.sort();
-    assert_eq!(files, ["evidence.tar.gz", "summary.txt", "table.json"]);
+    assert_eq!(
+        files,
+        [
+            "evidence.tar.gz",
+            "session.log",
+            "smoke.tar.gz",
+            "summary.txt",
+            "table.json"
+        ]
+    );
     assert_eq!(
         std::fs::read_dir(&cwd).unwrap().count(),
         0,
@@ -574,6 +586,22 @@ fn the_gpu_verification_script_works_on_the_cpu_and_leaves_three_files() {
     assert_eq!(status("oom"), ["oom"], "the oversized run is recorded oom");
     let summary = std::fs::read_to_string(out.join("summary.txt")).unwrap();
     assert!(summary.contains("mlp-f32-warm"), "{summary}");
+    assert!(summary.contains("setup+warm-up+train+eval"), "{summary}");
+    let swept = std::process::Command::new("tar")
+        .args(["-xzf", "smoke.tar.gz", "-O", "results/runs.jsonl"])
+        .current_dir(&out)
+        .output()
+        .unwrap();
+    let ok = String::from_utf8_lossy(&swept.stdout)
+        .matches(r#""status":"ok""#)
+        .count();
+    assert_eq!(ok, 18, "the whole quickstart swept: {stderr}");
+    let listed = std::process::Command::new("tar")
+        .args(["-tzf", "smoke.tar.gz"])
+        .current_dir(&out)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&listed.stdout).contains("report/index.html"));
 }
 
 #[test]

@@ -302,24 +302,30 @@ fn jsonl_lines(path: &Path) -> Vec<(usize, Value)> {
 }
 
 #[test]
-fn every_fixture_record_passes_the_record_schema() {
+fn every_fixture_and_published_gpu_record_passes_the_record_schema() {
     let validator = validator(&records_json_schema());
-    let dir = manifest_dir().join("tests/fixtures/records");
-    let mut n = 0;
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_none_or(|e| e != "jsonl") {
-            continue;
-        }
-        for (line, record) in jsonl_lines(&path) {
-            let errors = errors(&validator, &record);
-            assert!(errors.is_empty(), "{}:{line}: {errors:#?}", path.display());
-            // batchbench reads it too.
-            serde_json::from_value::<RunRecord>(record).unwrap();
-            n += 1;
-        }
+    let mut dirs = vec![manifest_dir().join("tests/fixtures/records")];
+    // Records from real GPU runs (bench/gpu/<machine-date>/).
+    for entry in std::fs::read_dir(manifest_dir().join("bench/gpu")).unwrap() {
+        dirs.push(entry.unwrap().path());
     }
-    assert!(n >= 1, "no records in {}", dir.display());
+    for dir in dirs {
+        let mut n = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_none_or(|e| e != "jsonl") {
+                continue;
+            }
+            for (line, record) in jsonl_lines(&path) {
+                let errors = errors(&validator, &record);
+                assert!(errors.is_empty(), "{}:{line}: {errors:#?}", path.display());
+                // batchbench reads it too.
+                serde_json::from_value::<RunRecord>(record).unwrap();
+                n += 1;
+            }
+        }
+        assert!(n >= 1, "no records in {}", dir.display());
+    }
 }
 
 /// A record as this build writes it, including a diverged point (its losses are

@@ -102,20 +102,32 @@ def main():
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"torch": torch.__version__, "threads": torch.get_num_threads(), "device": device, "rows": rows}, f, indent=1)
+    burn = burn_figures(args.batchbench) if args.batchbench else {}
+    print("\n".join(table(rows, burn, f"PyTorch {torch.__version__} on {device} ({torch.get_num_threads()} threads)")))
+
+
+def burn_figures(runs_jsonl):
+    """Mean samples/s of batchbench's successful f32 runs, by (model, batch size)."""
     burn = {}
-    if args.batchbench:
-        for line in open(args.batchbench):
-            if line.strip():
-                r = json.loads(line)
-                if r["status"] == "ok" and r["summary"].get("samples_per_s"):
-                    burn.setdefault((r["spec"]["model"]["kind"], r["spec"]["batch_size"]), []).append(r["summary"]["samples_per_s"])
-    print(f"PyTorch {torch.__version__} on {device} ({torch.get_num_threads()} threads) vs batchbench (Burn)")
-    print(f"{'model':<5} {'batch':>6} {'math':<5} {'PyTorch samples/s':>18} {'Burn samples/s':>15} {'Burn / PyTorch':>15}")
+    for line in open(runs_jsonl, encoding="utf-8"):
+        if line.strip():
+            r = json.loads(line)
+            f32 = r["spec"].get("precision", "f32") == "f32"
+            if r["status"] == "ok" and f32 and r["summary"].get("samples_per_s"):
+                burn.setdefault((r["spec"]["model"]["kind"], r["spec"]["batch_size"]), []).append(r["summary"]["samples_per_s"])
+    return {k: sum(v) / len(v) for k, v in burn.items()}
+
+
+def table(rows, burn, title):
+    """PyTorch's rows beside Burn's figure for the same model and batch ("-" where none)."""
+    lines = [f"{title} vs batchbench (Burn, f32)",
+             f"{'model':<5} {'batch':>6} {'math':<5} {'PyTorch samples/s':>18} {'Burn samples/s':>15} {'Burn / PyTorch':>15}"]
     for r in rows:
         b = burn.get((r["model"], r["batch_size"]))
-        b = sum(b) / len(b) if b else None
-        ratio = f"{b / r['samples_per_s']:.2f}x" if b else "-"
-        print(f"{r['model']:<5} {r['batch_size']:>6} {r['math']:<5} {r['samples_per_s']:>18.0f} {b if b is None else round(b):>15} {ratio:>15}")
+        burn_cell = "-" if b is None else str(round(b))
+        ratio = "-" if b is None else f"{b / r['samples_per_s']:.2f}x"
+        lines.append(f"{r['model']:<5} {r['batch_size']:>6} {r['math']:<5} {r['samples_per_s']:>18.0f} {burn_cell:>15} {ratio:>15}")
+    return lines
 
 
 if __name__ == "__main__":

@@ -16,8 +16,12 @@ impl EnvArgs {
             Ok(_) => DeviceKind::Cuda(0),
             Err(_) => DeviceKind::Cpu,
         };
-        let env =
+        let mut env =
             Environment::capture(&kind.to_string(), backend_name(kind, CpuBackend::default()));
+        env.nvrtc = cuda
+            .as_ref()
+            .ok()
+            .and_then(|p| batchbench::device::nvrtc_version(&p.nvrtc_dir));
         println!("{}", serde_json::to_string_pretty(&env)?);
         match cuda {
             Ok(p) => eprintln!(

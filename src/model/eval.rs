@@ -78,7 +78,41 @@ pub fn cross_entropy<B: Backend>(logits: Tensor<B, 2>, targets: Tensor<B, 1, Int
         .neg()
 }
 
-/// Loss and accuracy of `model` on `(x, y)`, in chunks of [`EVAL_BATCH`].
+/// One forward pass of an evaluation: rows `start..start + width`, of which the first
+/// `skip` were counted by the previous window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EvalWindow {
+    /// First row.
+    pub start: usize,
+    /// Rows at the start already counted.
+    pub skip: usize,
+}
+
+/// Splits `n` rows into equal windows of at most [`EVAL_BATCH`] rows (the width is
+/// returned with them). The last window ends at `n` and overlaps the one before by
+/// fewer rows than there are windows; those rows are masked out. Why equal widths: on
+/// CUDA every distinct shape compiles and autotunes its own kernels, so a short last
+/// chunk (10,000 = 8192 + 1808) would cost a second set for a few rows.
+pub fn eval_windows(n: usize) -> (usize, Vec<EvalWindow>) {
+    if n == 0 {
+        return (0, Vec::new());
+    }
+    let count = n.div_ceil(EVAL_BATCH);
+    let width = n.div_ceil(count);
+    let windows = (0..count)
+        .map(|i| {
+            let nominal = i * width;
+            let start = nominal.min(n - width);
+            EvalWindow {
+                start,
+                skip: nominal - start,
+            }
+        })
+        .collect();
+    (width, windows)
+}
+
+/// Loss and accuracy of `model` on `(x, y)`, in equal windows ([`eval_windows`]).
 pub fn evaluate<B: Backend>(
     model: &Classifier<B>,
     x: &Tensor<B, 2>,
@@ -88,17 +122,22 @@ pub fn evaluate<B: Backend>(
     let device = x.device();
     let mut loss_sum = Tensor::<B, 1>::zeros([1], &device);
     let mut correct = Tensor::<B, 1, Int>::zeros([1], &device);
-    let mut start = 0;
-    while start < n {
-        let end = (start + EVAL_BATCH).min(n);
-        let xb = x.clone().slice(start..end);
-        let yb = y.clone().slice(start..end);
+    let (width, windows) = eval_windows(n);
+    for w in windows {
+        let rows = w.start..w.start + width;
+        let xb = x.clone().slice(rows.clone());
+        let yb = y.clone().slice(rows);
+        // 0 for rows the previous window counted; applied to every window, so each
+        // runs the same kernels.
+        let keep: Vec<i64> = (0..width).map(|i| i64::from(i >= w.skip)).collect();
+        let keep = Tensor::<B, 1, Int>::from_data(TensorData::new(keep, [width]), &device);
         let logits = model.forward(xb);
-        let picked = log_softmax(logits.clone(), 1).gather(1, yb.clone().reshape([end - start, 1]));
-        loss_sum = loss_sum + picked.sum().neg();
-        let predicted = logits.argmax(1).reshape([end - start]);
-        correct = correct + predicted.equal(yb).int().sum();
-        start = end;
+        let picked = log_softmax(logits.clone(), 1)
+            .gather(1, yb.clone().reshape([width, 1]))
+            .reshape([width]);
+        loss_sum = loss_sum + (picked * keep.clone().float()).sum().neg();
+        let predicted = logits.argmax(1).reshape([width]);
+        correct = correct + (predicted.equal(yb).int() * keep).sum();
     }
     let loss: f64 = loss_sum.try_into_scalar().map_err(device_error)?.elem();
     let correct: i64 = correct.try_into_scalar().map_err(device_error)?.elem();
@@ -108,4 +147,87 @@ pub fn evaluate<B: Backend>(
 /// A device execution error (e.g. CUDA out of memory, surfaced at a sync) as anyhow.
 pub fn device_error(e: impl std::fmt::Debug) -> anyhow::Error {
     anyhow::anyhow!("device error: {e:?}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::InputShape;
+
+    #[test]
+    fn evaluation_windows_are_equal_and_count_every_row_once() {
+        for n in [
+            1,
+            7,
+            EVAL_BATCH,
+            EVAL_BATCH + 1,
+            10_000,
+            10_001,
+            3 * EVAL_BATCH + 5,
+            60_000,
+        ] {
+            let (width, windows) = eval_windows(n);
+            assert!(width <= EVAL_BATCH, "n={n}");
+            let mut covered = vec![0u8; n];
+            for w in &windows {
+                assert!(w.start + width <= n, "n={n}: {w:?}");
+                assert!(w.skip < windows.len(), "n={n}: overlap {w:?}");
+                covered[w.start + w.skip..w.start + width]
+                    .iter_mut()
+                    .for_each(|c| *c += 1);
+            }
+            assert!(covered.iter().all(|&c| c == 1), "n={n}");
+        }
+        assert_eq!(
+            eval_windows(10_000).0,
+            5000,
+            "two equal windows, no 1808-row tail"
+        );
+        assert_eq!(eval_windows(0).1, vec![]);
+    }
+
+    #[test]
+    fn overlapping_windows_give_the_same_loss_and_accuracy_as_one_pass() {
+        type B = burn::backend::Flex;
+        let device = Default::default();
+        let n = EVAL_BATCH + 3; // two windows of 4098 rows overlapping by one
+        let features = 4;
+        let spec = crate::suite::ModelSpec {
+            kind: crate::suite::ModelKind::Logreg,
+            hidden: None,
+            activation: None,
+            channels: None,
+            kernel: None,
+        };
+        let input = InputShape {
+            features,
+            image: None,
+            classes: 3,
+        };
+        let model = Classifier::<B>::new(&spec, input, 7, &device);
+        let xs: Vec<f32> = (0..n * features)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0)
+            .collect();
+        let ys: Vec<i64> = (0..n).map(|i| (i * 7 % 3) as i64).collect();
+        let x = Tensor::<B, 2>::from_data(TensorData::new(xs, [n, features]), &device);
+        let y = Tensor::<B, 1, Int>::from_data(TensorData::new(ys, [n]), &device);
+        let (loss, acc) = evaluate(&model, &x, &y).unwrap();
+        let logits = model.forward(x);
+        let expected_loss: f64 = cross_entropy(logits.clone(), y.clone())
+            .into_scalar()
+            .elem();
+        let hits: i64 = logits
+            .argmax(1)
+            .reshape([n])
+            .equal(y)
+            .int()
+            .sum()
+            .into_scalar()
+            .elem();
+        assert!(
+            (loss - expected_loss).abs() < 1e-5,
+            "{loss} vs {expected_loss}"
+        );
+        assert_eq!(acc, hits as f64 / n as f64);
+    }
 }

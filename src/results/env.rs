@@ -51,6 +51,9 @@ pub struct Environment {
     /// Why `gpus` is empty, when NVML could not be used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gpus_unavailable: Option<String>,
+    /// NVRTC's version (it compiles every CUDA kernel), on CUDA runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nvrtc: Option<String>,
     /// The Burn backend that trained: `flex`, `ndarray` (CPU) or `cuda`.
     pub backend: String,
     /// The device used: `cpu` or `cuda:N`.
@@ -103,6 +106,7 @@ impl Environment {
             memory_mib: system.total_memory() / (1024 * 1024),
             gpus,
             gpus_unavailable,
+            nvrtc: None,
             backend: backend.to_string(),
             device: device.to_string(),
             threads: rayon_threads(),

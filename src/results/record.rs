@@ -162,6 +162,10 @@ pub struct Summary {
     /// Kernels compiled during the run (CUDA; 0 when every kernel came from the cache).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kernels_compiled: Option<u64>,
+    /// The same count by phase: where a cold start's compilation went (each distinct
+    /// tensor shape compiles and autotunes its own kernels).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernels_by_phase: Option<KernelsByPhase>,
     /// Total training seconds (evaluation excluded).
     pub train_s: Option<f64>,
     /// Total seconds spent evaluating.
@@ -178,6 +182,32 @@ pub struct Summary {
     pub parameters: Option<u64>,
     /// Energy spent until the target was first reached, joules (GPU counter).
     pub energy_to_target_j: Option<f64>,
+}
+
+/// Kernels CubeCL compiled in each phase of a run (CUDA only).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct KernelsByPhase {
+    /// Before the first optimizer step (model initialization, data on the device).
+    pub setup: u64,
+    /// During the warm-up steps.
+    pub warmup: u64,
+    /// During the steps after warm-up (a new shape, e.g. a batch-size schedule step).
+    pub train: u64,
+    /// During evaluations (forward passes at the evaluation batch shape).
+    pub eval: u64,
+}
+
+impl KernelsByPhase {
+    /// Adds `n` kernels to `phase`'s count.
+    pub fn add(&mut self, phase: crate::telemetry::Phase, n: u64) {
+        use crate::telemetry::Phase;
+        *match phase {
+            Phase::Setup => &mut self.setup,
+            Phase::Warmup => &mut self.warmup,
+            Phase::Train => &mut self.train,
+            Phase::Eval => &mut self.eval,
+        } += n;
+    }
 }
 
 /// Why a run diverged.

@@ -22,7 +22,7 @@ use crate::data::{self, Dataset};
 use crate::device::DeviceKind;
 use crate::model::{InputShape, parameter_count};
 use crate::results::Environment;
-use crate::results::record::{CurvePoint, DataInfo, RunRecord, RunStatus};
+use crate::results::record::{CurvePoint, DataInfo, KernelsByPhase, RunRecord, RunStatus};
 use crate::suite::RunSpec;
 use crate::telemetry::Phase;
 use crate::train::{self, LoopEnd, TrainObserver, TrainOutcome, summary};
@@ -82,6 +82,19 @@ struct Observer<'a> {
     phase: Phase,
     /// Set until the first optimizer step asks whether to stop.
     before_first_step: std::cell::Cell<bool>,
+    /// Kernels compiled per phase, and the process-wide count when `phase` began.
+    kernels: KernelsByPhase,
+    kernels_mark: u64,
+}
+
+impl Observer<'_> {
+    /// Credits the kernels compiled since the last phase change to the current phase.
+    fn count_kernels(&mut self) {
+        let now = super::worker_log::kernels_compiled();
+        self.kernels
+            .add(self.phase, now.saturating_sub(self.kernels_mark));
+        self.kernels_mark = now;
+    }
 }
 
 impl TrainObserver for Observer<'_> {
@@ -90,6 +103,7 @@ impl TrainObserver for Observer<'_> {
             return;
         }
         let warmed_up = phase == Phase::Train && self.phase == Phase::Warmup;
+        self.count_kernels();
         self.phase = phase;
         (self.sink)(WorkerEvent::Phase { phase });
         if warmed_up {
@@ -168,6 +182,7 @@ pub fn execute(
     record.env.suite_sha256 = job.suite_sha256.clone();
     record.env.command = job.command.clone();
     if let DeviceKind::Cuda(_) = kind {
+        record.env.nvrtc = crate::device::probed_nvrtc_version();
         crate::backend::configure_cubecl(&job.cache_dir);
     }
 
@@ -177,6 +192,8 @@ pub fn execute(
         curve: Vec::new(),
         phase: Phase::Setup,
         before_first_step: std::cell::Cell::new(true),
+        kernels: KernelsByPhase::default(),
+        kernels_mark: super::worker_log::kernels_compiled(),
     };
     let data_started = Instant::now();
     let loaded = std::panic::catch_unwind(AssertUnwindSafe(|| {
@@ -302,7 +319,9 @@ pub fn execute(
     record.summary.data_s = data_s;
     record.summary.parameters = parameters;
     if let DeviceKind::Cuda(_) = kind {
+        observer.count_kernels();
         record.summary.kernels_compiled = Some(super::worker_log::kernels_compiled());
+        record.summary.kernels_by_phase = Some(observer.kernels.clone());
     }
     record.summary.wall_s = Some(wall.elapsed().as_secs_f64());
     record.finished_at = now();
@@ -336,4 +355,42 @@ pub fn worker_main() -> anyhow::Result<()> {
     // Give the log subscriber's lines a moment to reach stderr before exiting.
     std::thread::sleep(Duration::from_millis(1));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kernels_are_credited_to_the_phase_that_compiled_them() {
+        let mut sink = |_: WorkerEvent| {};
+        let mut observer = Observer {
+            sink: &mut sink,
+            stop: Arc::new(AtomicBool::new(false)),
+            curve: Vec::new(),
+            phase: Phase::Setup,
+            before_first_step: std::cell::Cell::new(false),
+            kernels: KernelsByPhase::default(),
+            kernels_mark: super::super::worker_log::kernels_compiled(),
+        };
+        let compile = super::super::worker_log::pretend_compiled;
+        compile(2);
+        observer.phase(Phase::Warmup);
+        compile(30);
+        observer.phase(Phase::Eval);
+        compile(7);
+        observer.phase(Phase::Train);
+        observer.phase(Phase::Eval);
+        compile(1);
+        observer.count_kernels();
+        assert_eq!(
+            observer.kernels,
+            KernelsByPhase {
+                setup: 2,
+                warmup: 30,
+                train: 0,
+                eval: 8
+            }
+        );
+    }
 }

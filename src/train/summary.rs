@@ -57,6 +57,7 @@ pub fn summarize(spec: &RunSpec, outcome: &TrainOutcome) -> Summary {
         cold_start_s,
         warmup_steps: outcome.warmup_s.map(|_| WARMUP_STEPS),
         kernels_compiled: None,
+        kernels_by_phase: None,
         train_s: Some(outcome.train_s),
         eval_s: Some(outcome.eval_s),
         wall_s: None,
