@@ -11,6 +11,7 @@
 
 pub mod analysis;
 pub mod backend;
+pub mod cli;
 pub mod compare;
 pub mod data;
 pub mod device;

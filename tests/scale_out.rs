@@ -126,7 +126,7 @@ fn plan_lists_each_shard_and_shards_partition_the_suite() {
         keys.extend(
             text.lines()
                 .skip(1)
-                .filter(|l| l.len() > 16 && !l.contains("run(s)"))
+                .filter(|l| l.len() > 16 && l[..16].chars().all(|c| c.is_ascii_hexdigit()))
                 .map(|l| l[..16].to_string()),
         );
     }
@@ -231,4 +231,73 @@ fn kubernetes_manifest_is_an_indexed_job_with_matching_shards() {
             .unwrap()
             >= 60
     );
+}
+
+/// `--costs-from` fits the cost model to measured runs: `plan` then gives seconds,
+/// and `plan` and `run` given the same folder split the suite the same way.
+#[test]
+fn a_cost_model_fitted_to_measured_runs_plans_in_seconds_and_splits_like_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = suite(dir.path());
+    let measured = dir.path().join("measured");
+    batchbench()
+        .args(["run", "-q", "--out"])
+        .arg(&measured)
+        .arg(&s)
+        .assert()
+        .success();
+    let plan = |shard: &str| -> serde_json::Value {
+        let out = batchbench()
+            .args(["plan", "--json", "--shard", shard, "--costs-from"])
+            .arg(&measured)
+            .arg(&s)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let keys = |p: &serde_json::Value| -> Vec<String> {
+        let mut k: Vec<String> = p["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["key"].as_str().unwrap().to_string())
+            .collect();
+        k.sort();
+        k
+    };
+    let mut all = Vec::new();
+    for k in 1..=3 {
+        let p = plan(&format!("{k}/3"));
+        assert_eq!(p["cost_model"]["fitted_on"], 6, "{p}");
+        let per_run: f64 = p["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["estimated_s"].as_f64().unwrap())
+            .sum();
+        let total = p["estimated_s"].as_f64().unwrap();
+        assert!(total > 0.0 && (total - per_run).abs() < 1e-9, "{p}");
+        all.extend(keys(&p));
+    }
+    all.sort();
+    let mut every: Vec<String> = metrics(&measured).into_iter().map(|(k, _)| k).collect();
+    every.sort();
+    assert_eq!(all, every, "the three shards partition the suite");
+
+    let shard2 = dir.path().join("shard-2");
+    batchbench()
+        .args(["run", "-q", "--shard", "2/3", "--costs-from"])
+        .arg(&measured)
+        .arg("--out")
+        .arg(&shard2)
+        .arg(&s)
+        .assert()
+        .success();
+    let ran: Vec<String> = metrics(&shard2).into_iter().map(|(k, _)| k).collect();
+    assert_eq!(ran, keys(&plan("2/3")), "run and plan split alike");
 }

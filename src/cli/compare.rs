@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use crate::compare;
 use anyhow::Context;
-use batchbench::compare;
 
 use super::parse_percent;
 
@@ -44,8 +44,8 @@ impl CompareArgs {
             self.metric.clone()
         };
         let metrics = compare::metrics_by_name(&names).map_err(|e| anyhow::anyhow!(e))?;
-        let base = batchbench::analysis::load_result_set(&self.base)?;
-        let new = batchbench::analysis::load_result_set(&self.new)?;
+        let base = crate::analysis::load_result_set(&self.base)?;
+        let new = crate::analysis::load_result_set(&self.new)?;
         for w in base.warnings.iter().chain(&new.warnings) {
             log::warn!("{w}");
         }
@@ -65,7 +65,7 @@ impl CompareArgs {
         std::fs::write(out.join("compare.json"), json)?;
         std::fs::write(
             out.join("compare.html"),
-            batchbench::report::render_page("compare.html", &cmp)?,
+            crate::report::render_page("compare.html", &cmp)?,
         )?;
         eprintln!(
             "wrote {}, compare.md and compare.json",
@@ -114,9 +114,9 @@ fn github_actions(cmp: &compare::Comparison) -> anyhow::Result<()> {
                 "{} {}: {} → {} ({})",
                 r.config,
                 r.metric,
-                batchbench::fmt::estimate(&r.base, &r.unit),
-                batchbench::fmt::estimate(&r.new, &r.unit),
-                batchbench::fmt::change(r.change_pct)
+                crate::fmt::estimate(&r.base, &r.unit),
+                crate::fmt::estimate(&r.new, &r.unit),
+                crate::fmt::change(r.change_pct)
             )
             .replace('%', "%25")
             .replace('\r', "%0D")
@@ -149,7 +149,7 @@ impl HistoryArgs {
         let sets = self
             .dirs
             .iter()
-            .map(|d| batchbench::analysis::load_result_set(d))
+            .map(|d| crate::analysis::load_result_set(d))
             .collect::<anyhow::Result<Vec<_>>>()?;
         let h = compare::history::history(&sets, &metrics, self.threshold);
         let out = self
@@ -158,7 +158,7 @@ impl HistoryArgs {
         if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent)?;
         }
-        std::fs::write(&out, batchbench::report::render_page("history.html", &h)?)?;
+        std::fs::write(&out, crate::report::render_page("history.html", &h)?)?;
         for t in &h.testbeds {
             for g in &t.regressions {
                 eprintln!("regression: {g}");

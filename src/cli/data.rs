@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use crate::suite::DatasetName;
 use anyhow::Context;
-use batchbench::suite::DatasetName;
 
 #[derive(clap::Subcommand)]
 pub enum DataCommand {
@@ -27,9 +27,9 @@ impl DataCommand {
             })?;
         let dir = match dir {
             Some(d) => d,
-            None => batchbench::data::fetch::default_dir(dataset)?,
+            None => crate::data::fetch::default_dir(dataset)?,
         };
-        batchbench::data::fetch::fetch(dataset, &dir)?;
+        crate::data::fetch::fetch(dataset, &dir)?;
         eprintln!("{} is in {}", dataset, dir.display());
         Ok(ExitCode::SUCCESS)
     }

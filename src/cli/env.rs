@@ -2,16 +2,16 @@
 
 use std::process::ExitCode;
 
-use batchbench::backend::{CpuBackend, backend_name};
-use batchbench::device::DeviceKind;
-use batchbench::results::Environment;
+use crate::backend::{CpuBackend, backend_name};
+use crate::device::DeviceKind;
+use crate::results::Environment;
 
 #[derive(clap::Args)]
 pub struct EnvArgs {}
 
 impl EnvArgs {
     pub fn run(self) -> anyhow::Result<ExitCode> {
-        let cuda = batchbench::device::probe_cuda();
+        let cuda = crate::device::probe_cuda();
         let kind = match &cuda {
             Ok(_) => DeviceKind::Cuda(0),
             Err(_) => DeviceKind::Cpu,
@@ -21,7 +21,7 @@ impl EnvArgs {
         env.nvrtc = cuda
             .as_ref()
             .ok()
-            .and_then(|p| batchbench::device::nvrtc_version(&p.nvrtc_dir));
+            .and_then(|p| crate::device::nvrtc_version(&p.nvrtc_dir));
         println!("{}", serde_json::to_string_pretty(&env)?);
         match cuda {
             Ok(p) => eprintln!(

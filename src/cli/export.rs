@@ -4,9 +4,9 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use crate::analysis::{ResultSet, load_result_set};
+use crate::export;
 use anyhow::Context;
-use batchbench::analysis::{ResultSet, load_result_set};
-use batchbench::export;
 
 #[derive(clap::Subcommand)]
 pub enum ExportCommand {

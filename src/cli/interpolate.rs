@@ -3,8 +3,8 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use batchbench::results::Store;
-use batchbench::results::artifacts::INTERPOLATION_FILE;
+use crate::results::Store;
+use crate::results::artifacts::INTERPOLATION_FILE;
 
 #[derive(clap::Args)]
 pub struct InterpolateArgs {
@@ -16,8 +16,7 @@ impl InterpolateArgs {
     pub fn run(self) -> anyhow::Result<ExitCode> {
         let suite_dir = Store::read_manifest(&self.dir)?
             .and_then(|m| Path::new(&m.suite_path).parent().map(Path::to_path_buf));
-        let curves =
-            batchbench::probe::interpolation::interpolate_dir(&self.dir, suite_dir.as_deref())?;
+        let curves = crate::probe::interpolation::interpolate_dir(&self.dir, suite_dir.as_deref())?;
         eprintln!(
             "interpolated {} pair(s); wrote {}",
             curves.len(),

@@ -4,10 +4,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use batchbench::results::RunStatus;
-use batchbench::runner::max_batch::{SearchOptions, SweepContext, search};
-use batchbench::runner::process::Interrupts;
-use batchbench::suite::DeviceRequest;
+use crate::results::RunStatus;
+use crate::runner::max_batch::{SearchOptions, SweepContext, search};
+use crate::runner::process::Interrupts;
+use crate::suite::DeviceRequest;
 
 use super::{load_suite, parse_fraction, parse_seconds};
 
@@ -39,7 +39,7 @@ impl MaxBatchArgs {
     pub fn run(self) -> anyhow::Result<ExitCode> {
         let suite = load_suite(&self.suite)?;
         let mut specs = suite.expand().map_err(|e| anyhow::anyhow!("{e}"))?;
-        batchbench::runner::resolve_devices(&mut specs, self.device)?;
+        crate::runner::resolve_devices(&mut specs, self.device)?;
         // One search per family and device: seeds, learning rates, budgets and
         // batch schedules do not change what fits.
         let mut seen = std::collections::HashSet::new();
@@ -57,12 +57,12 @@ impl MaxBatchArgs {
         let context = SweepContext {
             suite_sha256: suite.sha256.clone(),
             suite_dir: suite.path.parent().map(Path::to_path_buf),
-            cache_dir: batchbench::backend::default_cache_dir(),
+            cache_dir: crate::backend::default_cache_dir(),
         };
         let interrupts = Interrupts::install();
         let mut results = Vec::new();
         for spec in &specs {
-            let train = batchbench::data::shape(&spec.dataset, suite.path.parent())
+            let train = crate::data::shape(&spec.dataset, suite.path.parent())
                 .map_err(|e| anyhow::anyhow!(e))?
                 .train;
             eprintln!("searching {} on {}", spec.model_label(), spec.device);
@@ -96,7 +96,7 @@ impl MaxBatchArgs {
             .unwrap_or_else(|| PathBuf::from("results").join(suite.name()));
         std::fs::create_dir_all(&out)?;
         let path = out.join("max-batch.json");
-        batchbench::results::store::write_atomic(&path, &serde_json::to_vec_pretty(&results)?)?;
+        crate::results::store::write_atomic(&path, &serde_json::to_vec_pretty(&results)?)?;
         eprintln!("wrote {}", path.display());
         Ok(ExitCode::SUCCESS)
     }

@@ -16,7 +16,7 @@ pub struct MergeArgs {
 impl MergeArgs {
     pub fn run(self) -> anyhow::Result<ExitCode> {
         let command: Vec<String> = std::env::args().collect();
-        let m = batchbench::results::merge::merge(&self.dirs, &self.out, &command)?;
+        let m = crate::results::merge::merge(&self.dirs, &self.out, &command)?;
         for w in &m.warnings {
             log::warn!("{w}");
         }

@@ -1,5 +1,7 @@
-//! One module per subcommand: its options (`Args`, parsed by clap) and a `run()`
-//! that wires them to the library. Nothing here measures, analyses or renders.
+//! The command line: [`Cli`] and one module per subcommand, with its options (`Args`,
+//! parsed by clap) and a `run()` that wires them to the library. Nothing here
+//! measures, analyses or renders. It is part of the library (`main.rs` only parses and
+//! dispatches) so that tests and the `cli` fuzz target parse exactly what users type.
 
 pub mod compare;
 pub mod data;
@@ -16,8 +18,105 @@ pub mod warm;
 use std::path::Path;
 
 use anyhow::Context;
+use clap::{Parser, Subcommand};
 
-use batchbench::suite::Suite;
+use crate::suite::Suite;
+
+/// Every environment variable batchbench reads, for `--help` (the README has the same
+/// list).
+pub const ENVIRONMENT: &str = "\
+Environment:
+  BATCHBENCH_DATA          where datasets are looked for (<dir>/<name>), and where `data fetch` saves
+  BATCHBENCH_DATA_MIRROR   base URL `data fetch` downloads from instead of the default mirror
+  BATCHBENCH_CACHE         CubeCL's kernel and autotune cache (default ~/.cache/batchbench)
+  BATCHBENCH_CPU_BACKEND   the CPU backend of `run` (flex or ndarray), like --cpu-backend
+  BATCHBENCH_SHARDS        shard count of a Kubernetes indexed Job (with JOB_COMPLETION_INDEX)
+  SLURM_ARRAY_TASK_ID/_MIN/_COUNT/_STEP, JOB_COMPLETION_INDEX   pick this process's shard
+  CUDA_PATH                the CUDA toolkit (NVRTC) for CUDA runs (default /usr/local/cuda)
+  RAYON_NUM_THREADS        CPU threads for training (recorded with each run)
+  RUST_LOG                 library log level in workers (e.g. warn, cubecl=info)
+  NO_COLOR                 no colour in help and errors (like --color never)
+  GITHUB_ACTIONS, GITHUB_STEP_SUMMARY   `compare` annotates regressions and writes the job summary
+  BATCHBENCH_FAULT         (testing) inject a failure into workers: panic, oom, abort, exit, hang...";
+
+#[derive(Parser)]
+#[command(
+    name = "batchbench",
+    version = VERSION,
+    about = "How does the mini-batch size change SGD's convergence, time and energy to accuracy, generalization and GPU use, and why?",
+    after_long_help = ENVIRONMENT,
+    after_help = "Environment variables: see --help."
+)]
+pub struct Cli {
+    /// Colour in help and error messages: auto (a terminal, and NO_COLOR unset),
+    /// always or never.
+    #[arg(long, global = true, value_enum, default_value_t = clap::ColorChoice::Auto)]
+    pub color: clap::ColorChoice,
+    /// More messages: -v information, -vv debugging (RUST_LOG overrides).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Train every run of a suite and append one record per run to runs.jsonl.
+    Run(crate::cli::run::RunArgs),
+    /// Compile and autotune every kernel shape of a suite before its timed runs.
+    Warm(crate::cli::warm::WarmArgs),
+    /// Render reports (HTML, JSON, CSV, Markdown) from one or more results folders.
+    Report(crate::cli::report::ReportArgs),
+    /// Compare two result sets metric by metric (Welch's t-test over seeds plus a
+    /// threshold); writes compare.md and compare.html.
+    Compare(crate::cli::compare::CompareArgs),
+    /// Find the largest batch that fits in device memory, per configuration of a suite
+    /// (doubling, then bisecting; each try in its own worker).
+    MaxBatch(crate::cli::max_batch::MaxBatchArgs),
+    /// The interpolation probe: loss along the line between the smallest- and
+    /// largest-batch solution of each configuration and seed (run after sweeps that
+    /// ask for it; writes interpolation.json).
+    Interpolate(crate::cli::interpolate::InterpolateArgs),
+    /// One page of trend charts over many result sets, grouped by testbed.
+    History(crate::cli::compare::HistoryArgs),
+    /// Join shard result folders into one (checks suite hashes; reports duplicates,
+    /// conflicts and gaps, exiting 1 when the merged set is incomplete or inconsistent).
+    Merge(crate::cli::merge::MergeArgs),
+    /// Export saved records for other tools: Bencher Metric Format, a per-run CSV,
+    /// MLPerf-style logs.
+    Export {
+        #[command(subcommand)]
+        command: crate::cli::export::ExportCommand,
+    },
+    /// Check suites without running them (exit 1 on the first invalid one).
+    Validate(crate::cli::suite::ValidateArgs),
+    /// List the runs a suite expands to (this shard's, with --shard), with estimated cost.
+    Plan(crate::cli::suite::PlanArgs),
+    /// Print the machine's environment fingerprint and device availability.
+    Env(crate::cli::env::EnvArgs),
+    /// Datasets: download with checksum verification.
+    Data {
+        #[command(subcommand)]
+        command: crate::cli::data::DataCommand,
+    },
+    /// Print the JSON Schema of suite files (--records: of run records).
+    Schema(crate::cli::suite::SchemaArgs),
+    /// Print shell completions: batchbench completions bash > /etc/bash_completion.d/batchbench
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Write man pages (batchbench.1 and one per subcommand) into a folder.
+    #[command(hide = true)]
+    Man {
+        /// The folder.
+        #[arg(long, default_value = "man")]
+        out: std::path::PathBuf,
+    },
+    /// (internal) Execute one run sent by `batchbench run` on stdin.
+    #[command(hide = true)]
+    Worker,
+}
 
 /// `--version`: the version and the commit the binary was built from.
 pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("BATCHBENCH_GIT"), ")");
@@ -29,7 +128,7 @@ pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("BATCHBE
 pub fn quiet_on_closed_pipe() {
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        let message = batchbench::runner::failure::panic_message(info.payload());
+        let message = crate::runner::failure::panic_message(info.payload());
         if message.contains("failed printing to stdout") && message.contains("Broken pipe") {
             std::process::exit(0);
         }
@@ -43,6 +142,16 @@ pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
         c.downcast_ref::<std::io::Error>()
             .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     })
+}
+
+/// The cost model: fitted to the records in `from`, else the relative default.
+pub fn cost_model(from: Option<&Path>) -> anyhow::Result<crate::runner::shard::CostModel> {
+    let Some(dir) = from else {
+        return Ok(Default::default());
+    };
+    let set = crate::analysis::load_result_set(dir)?;
+    crate::runner::shard::CostModel::fit(&set.records)
+        .map_err(|e| anyhow::anyhow!("--costs-from {}: {e}", dir.display()))
 }
 
 /// Loads and checks a suite, as an error that prints in one line.

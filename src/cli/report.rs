@@ -26,7 +26,7 @@ impl ReportArgs {
 /// prints the page's path.
 pub fn render(results: &[PathBuf], out: Option<PathBuf>) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
-    let sets = batchbench::analysis::load_all(results)?;
+    let sets = crate::analysis::load_all(results)?;
     let out = out.unwrap_or_else(|| {
         let mut names: Vec<String> = sets
             .iter()
@@ -36,7 +36,7 @@ pub fn render(results: &[PathBuf], out: Option<PathBuf>) -> anyhow::Result<()> {
         PathBuf::from("reports").join(names.join("-vs-"))
     });
     let command: Vec<String> = std::env::args().collect();
-    let rendered = batchbench::report::render_report(&sets, &out, &command)?;
+    let rendered = crate::report::render_report(&sets, &out, &command)?;
     for w in &rendered.warnings {
         log::warn!("{w}");
     }

@@ -4,12 +4,12 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use batchbench::backend::CpuBackend;
-use batchbench::runner::observer::TerminalObserver;
-use batchbench::runner::process::Interrupts;
-use batchbench::runner::shard::Shard;
-use batchbench::runner::{self, SweepOptions};
-use batchbench::suite::DeviceRequest;
+use crate::backend::CpuBackend;
+use crate::runner::observer::TerminalObserver;
+use crate::runner::process::Interrupts;
+use crate::runner::shard::Shard;
+use crate::runner::{self, SweepOptions};
+use crate::suite::DeviceRequest;
 
 use super::{load_suite, parse_seconds};
 
@@ -35,6 +35,10 @@ pub struct RunArgs {
     /// Number of shards when only JOB_COMPLETION_INDEX gives the index.
     #[arg(long)]
     shards: Option<u32>,
+    /// Cost runs by a model fitted to the measured runs in this results folder (the
+    /// shard split and the progress estimate); every shard must be given the same.
+    #[arg(long, value_name = "DIR")]
+    costs_from: Option<PathBuf>,
     /// Stop starting new runs after this many seconds (resume later with --resume).
     #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
     budget: Option<f64>,
@@ -79,9 +83,10 @@ impl RunArgs {
             fresh: self.fresh,
             in_process: self.in_process,
             shard,
+            costs: super::cost_model(self.costs_from.as_deref())?,
             telemetry_interval: Duration::from_millis(self.telemetry_ms),
             budget: self.budget.map(Duration::from_secs_f64),
-            cache_dir: batchbench::backend::default_cache_dir(),
+            cache_dir: crate::backend::default_cache_dir(),
             command: std::env::args().collect(),
             cpu_backend: self.cpu_backend,
         };

@@ -3,10 +3,10 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use batchbench::runner::shard::{Shard, estimated_cost};
-use batchbench::train::WARMUP_STEPS;
+use crate::runner::shard::Shard;
+use crate::train::WARMUP_STEPS;
 
-use batchbench::suite::{Suite, SuiteError};
+use crate::suite::{RunSpec, Suite, SuiteError};
 
 use super::load_suite;
 
@@ -46,13 +46,13 @@ struct JsonVerdict {
 }
 
 /// Every error of one suite file, or its runs.
-fn check(path: &std::path::Path) -> Result<Vec<batchbench::suite::RunSpec>, Vec<SuiteError>> {
+fn check(path: &std::path::Path) -> Result<Vec<crate::suite::RunSpec>, Vec<SuiteError>> {
     let suite = Suite::load_checked(path)?;
     suite.expand().map_err(|e| vec![e])
 }
 
 /// The note for runs too short for a steady-state throughput, if any.
-fn few_steps_note(path: &std::path::Path, runs: &[batchbench::suite::RunSpec]) -> Option<String> {
+fn few_steps_note(path: &std::path::Path, runs: &[crate::suite::RunSpec]) -> Option<String> {
     let short: Vec<String> = runs
         .iter()
         .filter(|r| r.steps() < FEW_STEPS)
@@ -133,21 +133,31 @@ pub struct PlanArgs {
     /// and cost share), for scripts.
     #[arg(long)]
     json: bool,
+    /// Cost runs by a model fitted to the measured runs in this results folder: the
+    /// plan then gives each run's and the sweep's estimated time (and the same shard
+    /// split as `run --costs-from`).
+    #[arg(long, value_name = "DIR")]
+    costs_from: Option<PathBuf>,
 }
 
 impl PlanArgs {
     pub fn run(self) -> anyhow::Result<ExitCode> {
         let suite = load_suite(&self.suite)?;
+        let costs = super::cost_model(self.costs_from.as_deref())?;
         let mut runs = suite.expand().map_err(|e| anyhow::anyhow!("{e}"))?;
         if let Some(shard) = self.shard {
-            runs = shard.select(runs);
+            runs = shard.select(runs, &costs);
         }
-        let total: f64 = runs.iter().map(estimated_cost).sum();
+        let total: f64 = runs.iter().map(|r| costs.cost(r)).sum();
+        let share = |r: &RunSpec| costs.cost(r) / total.max(f64::MIN_POSITIVE);
+        let seconds = |r: &RunSpec| costs.fitted_on.map(|_| costs.cost(r));
         if self.json {
             let plan = serde_json::json!({
                 "suite": suite.name(),
                 "suite_sha256": suite.sha256,
                 "shard": self.shard.map(|s| s.to_string()),
+                "cost_model": costs,
+                "estimated_s": costs.fitted_on.map(|_| total),
                 "runs": runs.iter().map(|r| serde_json::json!({
                     "key": r.key(),
                     "config_key": r.config_key(),
@@ -155,27 +165,37 @@ impl PlanArgs {
                     "label": r.label(),
                     "samples": r.samples,
                     "steps": r.steps(),
-                    "cost_share": estimated_cost(r) / total.max(f64::MIN_POSITIVE),
+                    "cost_share": share(r),
+                    "estimated_s": seconds(r),
                 })).collect::<Vec<_>>(),
             });
             println!("{}", serde_json::to_string_pretty(&plan)?);
             return Ok(ExitCode::SUCCESS);
         }
-        println!("{:<18} {:>8} {:>12}  run", "key", "cost %", "samples");
+        println!(
+            "{:<18} {:>8} {:>10} {:>12}  run",
+            "key", "cost %", "est.", "samples"
+        );
         for r in &runs {
             println!(
-                "{:<18} {:>7.2}% {:>12}  {}",
+                "{:<18} {:>7.2}% {:>10} {:>12}  {}",
                 r.key(),
-                100.0 * estimated_cost(r) / total.max(f64::MIN_POSITIVE),
+                100.0 * share(r),
+                seconds(r).map_or("-".into(), crate::fmt::secs),
                 r.samples,
                 r.label()
             );
         }
+        println!("{}", costs.describe());
         println!(
-            "{} run(s){}",
+            "{} run(s){}{}",
             runs.len(),
             self.shard
                 .map(|s| format!(" in shard {s}"))
+                .unwrap_or_default(),
+            costs
+                .fitted_on
+                .map(|_| format!(", estimated {}", crate::fmt::secs(total)))
                 .unwrap_or_default()
         );
         Ok(ExitCode::SUCCESS)
@@ -193,9 +213,9 @@ pub struct SchemaArgs {
 impl SchemaArgs {
     pub fn run(self) -> anyhow::Result<ExitCode> {
         if self.records {
-            print!("{}", batchbench::results::record::records_json_schema());
+            print!("{}", crate::results::record::records_json_schema());
         } else {
-            print!("{}", batchbench::suite::json_schema());
+            print!("{}", crate::suite::json_schema());
         }
         Ok(ExitCode::SUCCESS)
     }

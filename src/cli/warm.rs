@@ -4,10 +4,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use batchbench::runner::max_batch::SweepContext;
-use batchbench::runner::process::Interrupts;
-use batchbench::runner::warm::{WARM_FILE, warm};
-use batchbench::suite::DeviceRequest;
+use crate::runner::max_batch::SweepContext;
+use crate::runner::process::Interrupts;
+use crate::runner::warm::{WARM_FILE, warm};
+use crate::suite::DeviceRequest;
 
 use super::{load_suite, parse_seconds};
 
@@ -30,15 +30,15 @@ impl WarmArgs {
     pub fn run(self) -> anyhow::Result<ExitCode> {
         let suite = load_suite(&self.suite)?;
         let mut specs = suite.expand().map_err(|e| anyhow::anyhow!("{e}"))?;
-        batchbench::runner::resolve_devices(&mut specs, self.device)?;
+        crate::runner::resolve_devices(&mut specs, self.device)?;
         let context = SweepContext {
             suite_sha256: suite.sha256.clone(),
             suite_dir: suite.path.parent().map(Path::to_path_buf),
-            cache_dir: batchbench::backend::default_cache_dir(),
+            cache_dir: crate::backend::default_cache_dir(),
         };
         let interrupts = Interrupts::install();
-        let train_size = |spec: &batchbench::suite::RunSpec| {
-            batchbench::data::shape(&spec.dataset, suite.path.parent())
+        let train_size = |spec: &crate::suite::RunSpec| {
+            crate::data::shape(&spec.dataset, suite.path.parent())
                 .map(|s| s.train)
                 .map_err(|e| anyhow::anyhow!(e))
         };
@@ -74,7 +74,7 @@ impl WarmArgs {
             .unwrap_or_else(|| PathBuf::from("results").join(suite.name()));
         std::fs::create_dir_all(&out)?;
         let path = out.join(WARM_FILE);
-        batchbench::results::store::write_atomic(&path, &serde_json::to_vec_pretty(&shapes)?)?;
+        crate::results::store::write_atomic(&path, &serde_json::to_vec_pretty(&shapes)?)?;
         eprintln!(
             "warmed {} shape(s); caches in {}; wrote {}",
             shapes.len(),

@@ -32,7 +32,7 @@ use crate::suite::{DeviceRequest, RunSpec, Suite};
 use monitor::Telemetry;
 use observer::SweepObserver;
 use process::{Interrupts, Limits};
-use shard::{Shard, estimated_cost};
+use shard::{CostModel, Shard};
 use worker::{WorkerEvent, WorkerJob};
 
 /// How to run a sweep.
@@ -50,6 +50,8 @@ pub struct SweepOptions {
     pub in_process: bool,
     /// Run only this shard of the suite.
     pub shard: Option<Shard>,
+    /// How runs are costed (the shard split, the sweep's progress estimate).
+    pub costs: CostModel,
     /// Telemetry sampling interval; zero switches telemetry off.
     pub telemetry_interval: Duration,
     /// Stop starting runs after this long (the sweep-level budget).
@@ -120,7 +122,7 @@ pub fn run_suite(
 ) -> anyhow::Result<SweepOutcome> {
     let mut specs = suite.expand().map_err(|e| anyhow::anyhow!("{e}"))?;
     if let Some(shard) = opts.shard {
-        specs = shard.select(specs);
+        specs = shard.select(specs, &opts.costs);
     }
     let probes = resolve_devices(&mut specs, opts.device)?;
 
@@ -217,7 +219,7 @@ pub fn run_suite(
             outcome.skipped, manifest.runs_planned
         ));
     }
-    let costs: Vec<f64> = todo.iter().map(estimated_cost).collect();
+    let costs: Vec<f64> = todo.iter().map(|s| opts.costs.cost(s)).collect();
     observer.sweep_started(suite.name(), todo.len(), costs.iter().sum());
 
     let suite_dir = suite.path.parent().map(Path::to_path_buf);
