@@ -97,11 +97,19 @@ dist: build
 	@ls -l dist/batchbench/batchbench dist/batchbench.tar.gz
 
 ## fuzz: run each cargo-fuzz target for FUZZ_SECONDS (needs `cargo install cargo-fuzz`
-## and a nightly toolchain), seeded with the shipped suites and the hostile corpus
+## and a nightly toolchain), seeded with the shipped suites, the hostile corpus, the
+## fixture records (one per file) and command lines; FUZZ_TARGETS picks some
 FUZZ_SECONDS ?= 600
+FUZZ_TARGETS ?= suite idx records cli
+FUZZ_LIMITS = -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=10
 fuzz:
-	mkdir -p fuzz/corpus/suite fuzz/corpus/idx
+	mkdir -p fuzz/corpus/suite fuzz/corpus/idx fuzz/corpus/records fuzz/corpus/cli
 	cp suites/*.yaml tests/suites/invalid/*.yaml fuzz/corpus/suite/
 	cp tests/hostile/idx/* fuzz/corpus/idx/
-	cd fuzz && cargo +nightly fuzz run -O suite corpus/suite -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048
-	cd fuzz && cargo +nightly fuzz run -O idx corpus/idx -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048
+	cp tests/hostile/records/* fuzz/corpus/records/
+	split -l 1 tests/fixtures/records/runs.jsonl fuzz/corpus/records/fixture-
+	cp fuzz/seeds/cli/* fuzz/corpus/cli/
+	for t in $(FUZZ_TARGETS); do \
+	  extra=""; [ $$t = records ] && extra="-max_len=65536"; [ $$t = cli ] && extra="-dict=cli.dict"; \
+	  (cd fuzz && cargo +nightly fuzz run -O $$t corpus/$$t -- $(FUZZ_LIMITS) $$extra) || exit 1; \
+	done
