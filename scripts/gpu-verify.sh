@@ -142,9 +142,8 @@ else
   # output alone, while the data (1.9 GB), the weights (0.2 GB) and evaluation (1,000
   # rows) fit. On the first GPU run a 10^6-example version with 10,000 evaluation rows
   # spent a 60 s warm-up limit before failing.
-  saved="$train $test $epochs"; train=$big_batch; test=1000; epochs=1; eval_train=1000
-  suite oom "{kind: mlp, hidden: [65536]}" "$big_batch" f32
-  read -r train test epochs <<< "$saved"; unset eval_train
+  (train=$big_batch; test=1000; epochs=1; eval_train=1000
+   suite oom "{kind: mlp, hidden: [65536]}" "$big_batch" f32)
   run_suite oom
 fi
 

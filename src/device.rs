@@ -223,9 +223,11 @@ pub fn nvrtc_version(dir: &Path) -> Option<String> {
     versions.pop()
 }
 
-/// NVRTC's version where the CUDA probe finds it (`None` without CUDA).
-pub fn probed_nvrtc_version() -> Option<String> {
-    probe_cuda().ok().and_then(|p| nvrtc_version(&p.nvrtc_dir))
+/// The version of the NVRTC this process loads: the first found on the search path,
+/// which for a worker is the folder the runner's probe put first (`worker_env`). No
+/// driver call: the runner has probed the driver already.
+pub fn nvrtc_version_in_use() -> Option<String> {
+    nvrtc_version(&find_nvrtc(cuda_root().as_deref())?)
 }
 
 /// Environment variables a CUDA worker needs so Burn finds NVRTC and the headers.

@@ -62,45 +62,45 @@ pub struct Cli {
 #[derive(Subcommand)]
 pub enum Command {
     /// Train every run of a suite and append one record per run to runs.jsonl.
-    Run(crate::cli::run::RunArgs),
+    Run(run::RunArgs),
     /// Compile and autotune every kernel shape of a suite before its timed runs.
-    Warm(crate::cli::warm::WarmArgs),
+    Warm(warm::WarmArgs),
     /// Render reports (HTML, JSON, CSV, Markdown) from one or more results folders.
-    Report(crate::cli::report::ReportArgs),
+    Report(report::ReportArgs),
     /// Compare two result sets metric by metric (Welch's t-test over seeds plus a
     /// threshold); writes compare.md and compare.html.
-    Compare(crate::cli::compare::CompareArgs),
+    Compare(compare::CompareArgs),
     /// Find the largest batch that fits in device memory, per configuration of a suite
     /// (doubling, then bisecting; each try in its own worker).
-    MaxBatch(crate::cli::max_batch::MaxBatchArgs),
+    MaxBatch(max_batch::MaxBatchArgs),
     /// The interpolation probe: loss along the line between the smallest- and
     /// largest-batch solution of each configuration and seed (run after sweeps that
     /// ask for it; writes interpolation.json).
-    Interpolate(crate::cli::interpolate::InterpolateArgs),
+    Interpolate(interpolate::InterpolateArgs),
     /// One page of trend charts over many result sets, grouped by testbed.
-    History(crate::cli::compare::HistoryArgs),
+    History(compare::HistoryArgs),
     /// Join shard result folders into one (checks suite hashes; reports duplicates,
     /// conflicts and gaps, exiting 1 when the merged set is incomplete or inconsistent).
-    Merge(crate::cli::merge::MergeArgs),
+    Merge(merge::MergeArgs),
     /// Export saved records for other tools: Bencher Metric Format, a per-run CSV,
     /// MLPerf-style logs.
     Export {
         #[command(subcommand)]
-        command: crate::cli::export::ExportCommand,
+        command: export::ExportCommand,
     },
     /// Check suites without running them (exit 1 on the first invalid one).
-    Validate(crate::cli::suite::ValidateArgs),
+    Validate(suite::ValidateArgs),
     /// List the runs a suite expands to (this shard's, with --shard), with estimated cost.
-    Plan(crate::cli::suite::PlanArgs),
+    Plan(suite::PlanArgs),
     /// Print the machine's environment fingerprint and device availability.
-    Env(crate::cli::env::EnvArgs),
+    Env(env::EnvArgs),
     /// Datasets: download with checksum verification.
     Data {
         #[command(subcommand)]
-        command: crate::cli::data::DataCommand,
+        command: data::DataCommand,
     },
     /// Print the JSON Schema of suite files (--records: of run records).
-    Schema(crate::cli::suite::SchemaArgs),
+    Schema(suite::SchemaArgs),
     /// Print shell completions: batchbench completions bash > /etc/bash_completion.d/batchbench
     Completions {
         /// The shell.

@@ -182,7 +182,7 @@ pub fn execute(
     record.env.suite_sha256 = job.suite_sha256.clone();
     record.env.command = job.command.clone();
     if let DeviceKind::Cuda(_) = kind {
-        record.env.nvrtc = crate::device::probed_nvrtc_version();
+        record.env.nvrtc = crate::device::nvrtc_version_in_use();
         crate::backend::configure_cubecl(&job.cache_dir);
     }
 

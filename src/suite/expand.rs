@@ -112,8 +112,7 @@ impl Suite {
                 .iter()
                 .map(|name| {
                     let axis = axis_names.iter().position(|a| a == name)?;
-                    let want = entry.value.only(&[name]);
-                    let k = axes[axis].2.iter().position(|v| *v == want)?;
+                    let k = value_number(&axes[axis].2, &entry.value, name)?;
                     Some((axis, k as u32))
                 })
                 .collect();
@@ -168,7 +167,7 @@ impl Suite {
             // Without axes, each include entry is a run of its own (as in CI matrices).
             combos = includes.into_iter().cloned().collect();
         } else if !includes.is_empty() {
-            let values: Vec<&Vec<Settings>> = axes.iter().map(|(_, _, v)| v).collect();
+            let values = axes.iter().map(|(_, _, v)| v.clone()).collect();
             let cells = positions
                 .iter()
                 .map(|&c| {
@@ -177,7 +176,7 @@ impl Suite {
                         .collect()
                 })
                 .collect();
-            let mut index = IncludeIndex::new(&axis_names, &values, cells);
+            let mut index = IncludeIndex::new(&axis_names, values, cells);
             for entry in includes {
                 let other: Vec<&str> = entry
                     .set_fields()
@@ -489,85 +488,78 @@ struct IncludeIndex<'a> {
 impl<'a> IncludeIndex<'a> {
     fn new(
         axis_names: &'a [&'a str],
-        values: &[&Vec<Settings>],
+        values: Vec<Vec<Settings>>,
         cells: Vec<Vec<Option<u32>>>,
     ) -> Self {
         IncludeIndex {
             axis_names,
-            values: values.iter().map(|v| v.to_vec()).collect(),
+            values,
             cells,
             by_axes: HashMap::new(),
         }
     }
 
-    /// The axes `entry` names, and its value number on each (`None` when a value is on
-    /// no combination yet, so the entry matches nothing).
-    fn pattern(&self, entry: &Settings) -> (Vec<usize>, Option<Vec<u32>>) {
-        let axes: Vec<usize> = (0..self.axis_names.len())
-            .filter(|&a| entry.set_fields().contains(&self.axis_names[a]))
-            .collect();
-        let numbers = axes
-            .iter()
-            .map(|&a| {
-                let want = entry.only(&[self.axis_names[a]]);
-                self.values[a]
-                    .iter()
-                    .position(|v| *v == want)
-                    .map(|k| k as u32)
-            })
-            .collect();
-        (axes, numbers)
+    /// The axes `entry` names.
+    fn named_axes(&self, entry: &Settings) -> Vec<usize> {
+        let fields = entry.set_fields();
+        (0..self.axis_names.len())
+            .filter(|&a| fields.contains(&self.axis_names[a]))
+            .collect()
     }
 
-    fn key(&self, combination: usize, axes: &[usize]) -> Option<Vec<u32>> {
-        axes.iter().map(|&a| self.cells[combination][a]).collect()
+    /// A combination's value numbers on `axes` (`None` when it leaves one of them unset).
+    fn key(row: &[Option<u32>], axes: &[usize]) -> Option<Vec<u32>> {
+        axes.iter().map(|&a| row[a]).collect()
     }
 
     /// The combinations `entry` matches, in order.
     fn matching(&mut self, entry: &Settings) -> Vec<usize> {
-        let (axes, numbers) = self.pattern(entry);
-        if !self.by_axes.contains_key(&axes) {
+        let axes = self.named_axes(entry);
+        // `None`: a value on no combination yet, so the entry matches nothing.
+        let numbers: Option<Vec<u32>> = axes
+            .iter()
+            .map(|&a| value_number(&self.values[a], entry, self.axis_names[a]).map(|k| k as u32))
+            .collect();
+        let cells = &self.cells;
+        let index = self.by_axes.entry(axes).or_insert_with_key(|axes| {
             let mut map: HashMap<Vec<u32>, Vec<usize>> = HashMap::new();
-            for c in 0..self.cells.len() {
-                if let Some(key) = self.key(c, &axes) {
+            for (c, row) in cells.iter().enumerate() {
+                if let Some(key) = Self::key(row, axes) {
                     map.entry(key).or_default().push(c);
                 }
             }
-            self.by_axes.insert(axes.clone(), map);
-        }
+            map
+        });
         numbers
-            .and_then(|n| self.by_axes[&axes].get(&n).cloned())
+            .and_then(|n| index.get(&n).cloned())
             .unwrap_or_default()
     }
 
     /// Adds `entry` as a new combination (numbering any value new to its axis).
     fn push(&mut self, entry: &Settings) {
+        let mut row = vec![None; self.axis_names.len()];
+        for a in self.named_axes(entry) {
+            let values = &mut self.values[a];
+            let k = value_number(values, entry, self.axis_names[a]).unwrap_or_else(|| {
+                values.push(entry.only(&[self.axis_names[a]]));
+                values.len() - 1
+            });
+            row[a] = Some(k as u32);
+        }
         let c = self.cells.len();
-        let row = (0..self.axis_names.len())
-            .map(|a| {
-                let name = self.axis_names[a];
-                if !entry.set_fields().contains(&name) {
-                    return None;
-                }
-                let want = entry.only(&[name]);
-                let k = match self.values[a].iter().position(|v| *v == want) {
-                    Some(k) => k,
-                    None => {
-                        self.values[a].push(want);
-                        self.values[a].len() - 1
-                    }
-                };
-                Some(k as u32)
-            })
-            .collect();
-        self.cells.push(row);
         for (axes, map) in &mut self.by_axes {
-            let key: Option<Vec<u32>> = axes.iter().map(|&a| self.cells[c][a]).collect();
-            if let Some(key) = key {
+            if let Some(key) = Self::key(&row, axes) {
                 map.entry(key).or_default().push(c);
             }
         }
+        self.cells.push(row);
     }
+}
+
+/// Where `entry`'s value of axis `name` stands among that axis's `values`.
+fn value_number(values: &[Settings], entry: &Settings, name: &str) -> Option<usize> {
+    let want = entry.only(&[name]);
+    values.iter().position(|v| *v == want)
 }
 
 fn builtin_defaults() -> Settings {
