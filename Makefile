@@ -58,16 +58,18 @@ data:
 	  echo "export BATCHBENCH_DATA=$(CURDIR)/data  # so batchbench finds it"; \
 	fi
 
-## compare-pytorch: Burn's training step against PyTorch eager on the same work
-## (DEVICE=cpu|cuda; PYTHON must have torch installed; CPU_BACKEND=flex|ndarray, where
-## ndarray needs FEATURES=openblas)
+## compare-pytorch: Burn, PyTorch and JAX on the same training steps (suites/step-bench.yaml),
+## through batchbench's engines: one sampler, one report; the "Engines at batch N" lines
+## give samples/s with ratios (DEVICE=cpu|cuda; PYTHON must have numpy, torch and jax;
+## CPU_BACKEND=flex|ndarray, where ndarray needs FEATURES=openblas)
 DEVICE ?= cpu
 PYTHON ?= python3
 CPU_BACKEND ?= flex
 STEP_OUT = results/step-bench-$(DEVICE)$(if $(filter cpu,$(DEVICE)),-$(CPU_BACKEND))
 compare-pytorch: build
-	$(BIN) run suites/step-bench.yaml --device $(DEVICE) --cpu-backend $(CPU_BACKEND) --fresh --quiet --telemetry-ms 0 --out $(STEP_OUT)
-	$(PYTHON) bench/reference/pytorch_step.py --device $(DEVICE) --batchbench $(STEP_OUT)/runs.jsonl --json $(STEP_OUT)/pytorch.json
+	$(BIN) run suites/step-bench.yaml --device $(DEVICE) --cpu-backend $(CPU_BACKEND) --python $(PYTHON) --fresh --quiet --out $(STEP_OUT)
+	$(BIN) report $(STEP_OUT) --out reports/$(notdir $(STEP_OUT))
+	@grep -E '^- \*\*Engines at' reports/$(notdir $(STEP_OUT))/summary.md || true
 
 ## regress: run SUITE again and compare with the baseline results folder BASE
 ## (same testbed); exits 1 on a regression. Example: make regress BASE=baselines/quickstart
@@ -86,13 +88,12 @@ gpu-verify: build
 	BATCHBENCH=$(BIN) scripts/gpu-verify.sh
 
 ## dist: a binary that travels to a GPU host or a cluster: dist/batchbench/ (stripped
-## binary, suites, scripts, the PyTorch reference) and dist/batchbench.tar.gz
+## binary, suites, scripts, the Python engines) and dist/batchbench.tar.gz
 dist: build
-	rm -rf dist && mkdir -p dist/batchbench/bench
+	rm -rf dist && mkdir -p dist/batchbench
 	cp $(BIN) dist/batchbench/batchbench
 	strip dist/batchbench/batchbench
-	cp -r suites scripts dist/batchbench/
-	cp -r bench/reference dist/batchbench/bench/
+	cp -r suites scripts engines dist/batchbench/
 	tar -czf dist/batchbench.tar.gz -C dist batchbench
 	@ls -l dist/batchbench/batchbench dist/batchbench.tar.gz
 

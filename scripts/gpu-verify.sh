@@ -15,8 +15,9 @@
 # 2026-11-27, the MLP's first run compiled 291 kernels in 213 s, the CNN's 133 in
 # 125 s): environment (driver, NVRTC, glibc, `batchbench env`); a background
 # `nvidia-smi` log as an NVML-independent cross-check; MLP f32 on a cold cache, then
-# the same again in a new process (warm caches); CNN f32 cold; PyTorch's same step
-# (f32 and TF32) when python3 has torch; a deliberately oversized run that must be
+# the same again in a new process (warm caches); CNN f32 cold; the same MLP and CNN
+# trained by the PyTorch and JAX engines when $PYTHON (python3) has them; a
+# deliberately oversized run that must be
 # recorded `oom`; MLP bf16 (new kernels again) with what time is left.
 #
 # DEVICE=cpu runs the same logic on the CPU (small sizes, no nvidia-smi, no bf16, the
@@ -108,6 +109,7 @@ run_suite() { # name [env...]
   echo "== nvidia-smi"; nvidia-smi 2>&1 || echo "(no nvidia-smi)"
   echo "== NVRTC"; ls "$CUDA_PATH"/targets/*/lib/libnvrtc.so* "$CUDA_PATH"/lib64/libnvrtc.so* 2>/dev/null || echo "(no libnvrtc under $CUDA_PATH)"
   echo "== python"; "$python" -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda)" 2>&1
+  "$python" -c "import jax; print('jax', jax.__version__, jax.devices())" 2>&1
 } > "$work/environment.txt" 2>&1
 step env 60 "$bin" env
 
@@ -125,13 +127,21 @@ suite mlp-f32-warm "$mlp" 512 f32; run_suite mlp-f32-warm
 epochs=3; eval_every=1
 suite cnn-f32-cold "$cnn" 512 f32; run_suite cnn-f32-cold
 
-# 7. PyTorch's same step, f32 and TF32, on this machine.
-if "$python" -c "import torch" 2>/dev/null; then
-  step pytorch 150 "$python" "$here/bench/reference/pytorch_step.py" --device "$device" --batch 512 \
-    --models mlp cnn --examples "$train" --tf32 both --json "$work/pytorch.json"
-else
-  log "skip pytorch: $python has no torch"
-fi
+# 7. The same recipes trained by PyTorch (and JAX) through batchbench's engines: the
+# same data, initial weights, step plan and sampler (engines skipped when $python lacks
+# the framework: the record would only say so).
+for engine in pytorch jax; do
+  module=$([ "$engine" = pytorch ] && echo torch || echo jax)
+  if "$python" -c "import $module" 2>/dev/null; then
+    (if [ "$device" != cpu ]; then epochs=20; eval_every=5; fi
+     suite "$engine-mlp" "$mlp" 512 f32 "engine: $engine")
+    run_suite "$engine-mlp" BATCHBENCH_PYTHON="$python"
+    suite "$engine-cnn" "$cnn" 512 f32 "engine: $engine"
+    run_suite "$engine-cnn" BATCHBENCH_PYTHON="$python"
+  else
+    log "skip $engine: $python has no $module"
+  fi
+done
 
 # 8. A run too large for the device must be recorded `oom`, not `crashed`.
 if [ "$device" = cpu ]; then
@@ -177,7 +187,7 @@ for name in sorted(os.listdir(res)) if os.path.isdir(res) else []:
             continue
         s, t = r["summary"], r["telemetry"]
         rows.append({
-            "step": name, "status": r["status"], "reason": r.get("reason"),
+            "step": name, "engine": r["spec"].get("engine", "burn"), "status": r["status"], "reason": r.get("reason"),
             "model": r["spec"]["model"]["kind"], "batch": r["spec"]["batch_size"],
             "precision": r["spec"]["precision"], "device": r["env"]["device"],
             "samples_per_s": s.get("samples_per_s"), "warmup_s": s.get("warmup_s"),
@@ -213,12 +223,8 @@ for r in rows:
         steady = [u for (ts, u, m) in smi if a <= ts <= b]
     r["nvidia_smi_steady_mean"] = sum(steady) / len(steady) if steady else None
     r["nvidia_smi_steady_samples"] = len(steady)
-torch_rows = []
-pj = os.path.join(work, "pytorch.json")
-if os.path.exists(pj):
-    torch_rows = json.load(open(pj)).get("rows", [])
 codes = dict(l.split() for l in open(os.path.join(work, "exit-codes"))) if os.path.exists(os.path.join(work, "exit-codes")) else {}
-json.dump({"device": device, "burn": rows, "pytorch": torch_rows, "exit_codes": codes}, open(os.path.join(dest, "table.json"), "w"), indent=1)
+json.dump({"device": device, "runs": rows, "exit_codes": codes}, open(os.path.join(dest, "table.json"), "w"), indent=1)
 f = lambda v, d=0: "-" if v is None else f"{v:.{d}f}"
 out = [f"gpu-verify on {device}", open(os.path.join(work, "environment.txt")).read().split("== nvidia-smi")[0], ""]
 def kernels(r):
@@ -233,11 +239,6 @@ for r in rows:
         out.append(f"    reason: {r['reason']}")
     if r["notes"]:
         out.append(f"    notes: {r['notes']}")
-if torch_rows:
-    out.append("")
-    out.append("PyTorch (same step):")
-    for t in torch_rows:
-        out.append(f"  {t['model']:<5} batch {t['batch_size']:>6} {t.get('math', ''):<5} {t['samples_per_s']:>10.0f} samples/s")
 out.append("")
 out.append("exit codes: " + ", ".join(f"{k}={v}" for k, v in codes.items()))
 open(os.path.join(dest, "summary.txt"), "w").write("\n".join(out) + "\n")

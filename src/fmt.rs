@@ -161,3 +161,18 @@ mod tests {
         assert_eq!(short_hash("0123456789abcdef"), "0123456789ab");
     }
 }
+
+/// An engine and its versions: `burn 0.21.0`, `pytorch 2.11.0 (compile, CUDA 12.8,
+/// Python 3.12.3, NumPy 2.2.1)`.
+pub fn engine(e: &crate::results::env::EngineInfo) -> String {
+    let mut details: Vec<String> = Vec::new();
+    details.extend(e.mode.clone());
+    details.extend(e.cuda.as_ref().map(|c| format!("CUDA {c}")));
+    details.extend(e.python.as_ref().map(|p| format!("Python {p}")));
+    details.extend(e.numpy.as_ref().map(|n| format!("NumPy {n}")));
+    if details.is_empty() {
+        format!("{} {}", e.name, e.version)
+    } else {
+        format!("{} {} ({})", e.name, e.version, details.join(", "))
+    }
+}

@@ -49,6 +49,7 @@ pub fn spec_for_tests() -> RunSpec {
         eval_train_samples: 500,
         target_accuracy: Some(0.5),
         precision: Precision::F32,
+        engine: Default::default(),
         seed: 0,
         device: DeviceRequest::Cpu,
         timeout_s: None,

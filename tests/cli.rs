@@ -573,14 +573,24 @@ fn the_gpu_session_verifies_then_sweeps_on_the_cpu_and_leaves_five_files() {
     );
     let table: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("table.json")).unwrap()).unwrap();
-    let rows = table["burn"].as_array().unwrap();
+    let rows = table["runs"].as_array().unwrap();
     let status = |step: &str| -> Vec<String> {
         rows.iter()
             .filter(|r| r["step"] == step)
             .map(|r| r["status"].as_str().unwrap().to_string())
             .collect()
     };
-    for step in ["mlp-f32-cold", "mlp-f32-warm", "cnn-f32-cold"] {
+    // The tests' python3 has torch and jax (tests/requirements.txt): the same recipes
+    // run through the engines.
+    for step in [
+        "mlp-f32-cold",
+        "mlp-f32-warm",
+        "cnn-f32-cold",
+        "pytorch-mlp",
+        "pytorch-cnn",
+        "jax-mlp",
+        "jax-cnn",
+    ] {
         assert_eq!(status(step), ["ok"], "{step}: {stderr}");
     }
     assert_eq!(status("oom"), ["oom"], "the oversized run is recorded oom");

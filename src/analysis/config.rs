@@ -59,6 +59,11 @@ pub struct ConfigSummary {
     pub lr_scaling: String,
     /// Precision.
     pub precision: String,
+    /// The framework that trained (`burn`, `pytorch`, `pytorch-compile`, `jax`).
+    pub engine: String,
+    /// The configuration without its engine ([`crate::suite::RunSpec::recipe_key`]):
+    /// configurations of several engines with the same recipe are compared.
+    pub recipe_key: String,
     /// Device used.
     pub device: String,
     /// Runs (all statuses).
@@ -187,6 +192,8 @@ pub(super) fn summarize_config(source: &str, runs: &[&RunRecord]) -> ConfigSumma
         lr: first.spec.lr,
         lr_scaling: format!("{:?}", first.spec.lr_scaling).to_lowercase(),
         precision: first.spec.precision.as_str().to_string(),
+        engine: first.spec.engine.as_str().to_string(),
+        recipe_key: first.spec.recipe_key(),
         device: first.spec.device.to_string(),
         runs: runs.len(),
         ok: ok.len(),

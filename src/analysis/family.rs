@@ -56,6 +56,8 @@ pub struct TunedGroup {
 pub(super) fn family_identity(r: &RunRecord) -> BTreeMap<String, String> {
     let mut flat = BTreeMap::new();
     flatten("", &r.spec.family_identity(), &mut flat);
+    // Burn's runs leave the engine out of their identity; series still name it.
+    flat.insert("engine".into(), r.spec.engine.as_str().into());
     flat
 }
 
@@ -188,6 +190,7 @@ pub(super) fn family_labels(keys: &[(String, BTreeMap<String, String>)]) -> Vec<
                         _ => format!("lr {v}"),
                     },
                     "lr_schedule" => describe_schedule(m),
+                    "engine" => v.to_string(),
                     "batch_schedule" => describe_batch_schedule(v),
                     _ => format!("{}={v}", short_path(p)),
                 });

@@ -30,8 +30,129 @@ pub(super) fn findings(
     out.extend(tuned_learning_rates(configs, tuned));
     out.extend(sharpness(configs, families));
     out.extend(noise_scale(configs, families));
+    out.extend(engines(configs, families));
     out.extend(failures(configs, families));
     out
+}
+
+/// Per recipe trained by several engines: each engine beside the reference (Burn when
+/// it is there, else the first) on final test accuracy, time to target, steady-state
+/// throughput, GPU utilization, peak memory and energy — "within noise" where the 95%
+/// intervals over seeds overlap.
+fn engines(configs: &[ConfigSummary], families: &[Family]) -> Vec<Finding> {
+    let mut recipes: Vec<(&str, Vec<&ConfigSummary>)> = Vec::new();
+    for c in configs {
+        match recipes.iter_mut().find(|(k, _)| *k == c.recipe_key) {
+            Some((_, members)) => members.push(c),
+            None => recipes.push((&c.recipe_key, vec![c])),
+        }
+    }
+    let mut out = Vec::new();
+    for (_, members) in recipes.into_iter().filter(|(_, m)| m.len() > 1) {
+        let reference = members
+            .iter()
+            .copied()
+            .find(|c| c.engine == "burn")
+            .unwrap_or(members[0]);
+        // The series label without the engine names the recipe.
+        let recipe: Vec<&str> = families[reference.family]
+            .label
+            .split(", ")
+            .filter(|p| !p.is_empty() && *p != reference.engine)
+            .collect();
+        let mut title = format!("Engines at batch {}", reference.batch_size);
+        if !recipe.is_empty() {
+            title.push_str(&format!(" ({})", recipe.join(", ")));
+        }
+        let mut sentences = Vec::new();
+        for other in members.iter().filter(|c| c.engine != reference.engine) {
+            let (a, b) = (&other.engine, &reference.engine);
+            let mut parts = Vec::new();
+            if let (Some(x), Some(y)) = (other.final_test_acc, reference.final_test_acc) {
+                parts.push(format!(
+                    "final test accuracy {} vs {}{}",
+                    pct_ci(&x),
+                    pct_ci(&y),
+                    noise(&x, &y)
+                ));
+            }
+            if let Some(t) = other.target_acc {
+                let show = |v: Option<f64>| v.map_or("never".to_string(), secs);
+                parts.push(format!(
+                    "time to {}: {} vs {}",
+                    pct(t),
+                    show(other.time_to_target_s),
+                    show(reference.time_to_target_s)
+                ));
+            }
+            let figures: [(&str, Option<Estimate>, Option<Estimate>, fn(f64) -> String); 3] = [
+                (
+                    "steady-state samples/s",
+                    other.samples_per_s,
+                    reference.samples_per_s,
+                    |v| crate::fmt::big(v),
+                ),
+                (
+                    "steady GPU utilization",
+                    other.gpu_util_steady,
+                    reference.gpu_util_steady,
+                    |v| format!("{v:.0}%"),
+                ),
+                ("energy", other.energy_j, reference.energy_j, |v| {
+                    format!("{v:.0} J")
+                }),
+            ];
+            for (what, x, y, show) in figures {
+                if let (Some(x), Some(y)) = (x, y) {
+                    let ratio = if y.mean != 0.0 {
+                        format!(" ({:.2}×)", x.mean / y.mean)
+                    } else {
+                        String::new()
+                    };
+                    parts.push(format!(
+                        "{what} {} vs {}{ratio}{}",
+                        show(x.mean),
+                        show(y.mean),
+                        noise(&x, &y)
+                    ));
+                }
+            }
+            if let (Some(x), Some(y)) = (other.gpu_mem_peak_mib, reference.gpu_mem_peak_mib) {
+                parts.push(format!("peak GPU memory {x:.0} vs {y:.0} MiB"));
+            }
+            let failed = |c: &ConfigSummary| {
+                let list: Vec<String> =
+                    c.failures.iter().map(|(s, n)| format!("{n} {s}")).collect();
+                if list.is_empty() {
+                    "none".to_string()
+                } else {
+                    list.join(", ")
+                }
+            };
+            if !other.failures.is_empty() || !reference.failures.is_empty() {
+                parts.push(format!(
+                    "failed runs: {} vs {}",
+                    failed(other),
+                    failed(reference)
+                ));
+            }
+            sentences.push(format!("{a} vs {b}: {}.", parts.join("; ")));
+        }
+        out.push(Finding {
+            title,
+            text: sentences.join(" "),
+        });
+    }
+    out
+}
+
+/// ` (within noise)` when the two estimates' 95% intervals overlap (a single seed has
+/// no interval, and the accuracy figure already says "one run").
+fn noise(a: &Estimate, b: &Estimate) -> &'static str {
+    match (a.ci95, b.ci95) {
+        (Some(_), Some(_)) if a.overlaps(b) => " (within noise)",
+        _ => "",
+    }
 }
 
 /// Fastest to the target, and whether the runner-up is within noise.
@@ -592,5 +713,42 @@ mod tests {
             "batch 4096 (2 oom). Failed runs count as not reaching the target."
         );
         assert!(failures(&configs[..1], &fams).is_empty());
+    }
+
+    #[test]
+    fn engines_are_compared_within_a_recipe_with_ratios_and_noise() {
+        let fams = [family("burn", vec![0, 2]), family("pytorch", vec![1, 3])];
+        let with = |family: usize, batch: u64, engine: &str, acc: &[f64], rate: &[f64]| {
+            let mut c = config(family, batch, acc, &[Some(1.0), Some(1.2)]);
+            c.engine = engine.into();
+            c.recipe_key = format!("recipe-{batch}");
+            c.samples_per_s = est(rate);
+            c
+        };
+        let configs = [
+            with(0, 64, "burn", &[0.90, 0.91], &[1000.0, 1010.0]),
+            with(1, 64, "pytorch", &[0.905, 0.91], &[2000.0, 2020.0]),
+            with(0, 512, "burn", &[0.88, 0.89], &[5000.0, 5050.0]),
+            with(1, 512, "pytorch", &[0.80, 0.801], &[5000.0, 5020.0]),
+        ];
+        let f = engines(&configs, &fams);
+        assert_eq!(f.len(), 2, "one finding per recipe: {f:?}");
+        assert_eq!(f[0].title, "Engines at batch 64");
+        assert!(
+            f[0].text
+                .starts_with("pytorch vs burn: final test accuracy"),
+            "{}",
+            f[0].text
+        );
+        assert!(f[0].text.contains("(within noise)"), "{}", f[0].text);
+        assert!(
+            f[0].text.contains("samples/s 2010 vs 1005 (2.00×)"),
+            "{}",
+            f[0].text
+        );
+        let accuracy = f[1].text.split(';').next().unwrap();
+        assert!(!accuracy.contains("within noise"), "{}", f[1].text);
+        // A recipe one engine trained alone has nothing to compare.
+        assert!(engines(&configs[..1], &fams).is_empty());
     }
 }

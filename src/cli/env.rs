@@ -5,9 +5,14 @@ use std::process::ExitCode;
 use crate::backend::{CpuBackend, backend_name};
 use crate::device::DeviceKind;
 use crate::results::Environment;
+use crate::suite::Engine;
 
 #[derive(clap::Args)]
-pub struct EnvArgs {}
+pub struct EnvArgs {
+    /// The Python interpreter of the pytorch and jax engines (default: python3).
+    #[arg(long, env = "BATCHBENCH_PYTHON", value_name = "PATH")]
+    python: Option<String>,
+}
 
 impl EnvArgs {
     pub fn run(self) -> anyhow::Result<ExitCode> {
@@ -22,7 +27,26 @@ impl EnvArgs {
             .as_ref()
             .ok()
             .and_then(|p| crate::device::nvrtc_version(&p.nvrtc_dir));
-        println!("{}", serde_json::to_string_pretty(&env)?);
+        // The engines this machine can train with, each probed as a sweep would.
+        let python = crate::runner::engine::python(self.python.as_deref());
+        let cuda_ok = cuda.is_ok();
+        let engines: Vec<serde_json::Value> = Engine::ALL
+            .iter()
+            .map(|&engine| match crate::runner::engine::probe(&python, engine, cuda_ok) {
+                Ok(info) => serde_json::json!({"engine": engine.as_str(), "available": true, "info": info}),
+                Err(why) => serde_json::json!({"engine": engine.as_str(), "available": false, "why": why}),
+            })
+            .collect();
+        for e in &engines {
+            let line = match e["available"].as_bool() {
+                Some(true) => format!("engine {}: ready", e["engine"].as_str().unwrap_or("")),
+                _ => format!("{}", e["why"].as_str().unwrap_or("")),
+            };
+            eprintln!("{line}");
+        }
+        let mut out = serde_json::to_value(&env)?;
+        out["engines"] = serde_json::Value::Array(engines);
+        println!("{}", serde_json::to_string_pretty(&out)?);
         match cuda {
             Ok(p) => eprintln!(
                 "CUDA: {} device(s), driver CUDA {}.{}, NVRTC in {}",

@@ -39,6 +39,13 @@ impl MaxBatchArgs {
     pub fn run(self) -> anyhow::Result<ExitCode> {
         let suite = load_suite(&self.suite)?;
         let mut specs = suite.expand().map_err(|e| anyhow::anyhow!("{e}"))?;
+        if let Some(s) = specs.iter().find(|s| !s.engine.is_burn()) {
+            anyhow::bail!(
+                "max-batch searches with Burn's worker only, and `{}` uses engine {}; search a suite (or an exclude) without the other engines",
+                s.label(),
+                s.engine.as_str()
+            );
+        }
         crate::runner::resolve_devices(&mut specs, self.device)?;
         // One search per family and device: seeds, learning rates, budgets and
         // batch schedules do not change what fits.

@@ -48,6 +48,9 @@ pub struct RunArgs {
     /// Backend for CPU runs (ndarray needs a binary built with --features openblas).
     #[arg(long, value_enum, env = "BATCHBENCH_CPU_BACKEND", default_value_t = CpuBackend::Flex)]
     cpu_backend: CpuBackend,
+    /// The Python interpreter of the pytorch and jax engines (default: python3).
+    #[arg(long, env = "BATCHBENCH_PYTHON", value_name = "PATH")]
+    python: Option<String>,
     /// Run in this process instead of one worker process per run (no isolation; for debugging).
     #[arg(long)]
     in_process: bool,
@@ -89,6 +92,7 @@ impl RunArgs {
             cache_dir: crate::backend::default_cache_dir(),
             command: std::env::args().collect(),
             cpu_backend: self.cpu_backend,
+            python: self.python.clone(),
         };
         let interrupts = Interrupts::install();
         let mut observer = TerminalObserver::new(!self.quiet, self.quiet);

@@ -225,8 +225,12 @@ impl Testbed {
 
 /// The software that produced a result set.
 pub fn software(r: &RunRecord) -> String {
+    let engine = match &r.env.engine {
+        Some(e) if e.name != "burn" => format!(", {}", crate::fmt::engine(e)),
+        _ => String::new(),
+    };
     format!(
-        "batchbench {} ({}), Burn {}",
+        "batchbench {} ({}), Burn {}{engine}",
         r.env.batchbench, r.env.git, r.env.burn
     )
 }
@@ -280,6 +284,8 @@ pub struct Comparison {
     pub new_software: Vec<String>,
     /// Whether the testbeds differ (then this is hardware A vs B, not a regression test).
     pub testbeds_differ: bool,
+    /// The engines each side trained with (`burn`, `pytorch`, …).
+    pub engines: (Vec<String>, Vec<String>),
     /// Threshold, percent.
     pub threshold_pct: f64,
     /// Every metric of every matched configuration.
@@ -329,11 +335,17 @@ impl Comparison {
 }
 
 /// How a configuration is named in comparisons and exports: suite, model, batch and
-/// learning rate (`quickstart mlp[64] b=32 lr=0.1`).
+/// learning rate, and the engine when it is not Burn (`quickstart mlp[64] b=32 lr=0.1`,
+/// `quickstart mlp[64] b=32 lr=0.1 [pytorch]`).
 pub fn config_label(r: &RunRecord) -> String {
     let s = &r.spec;
+    let engine = if s.engine.is_burn() {
+        String::new()
+    } else {
+        format!(" [{}]", s.engine.as_str())
+    };
     format!(
-        "{} {} b={} lr={}",
+        "{} {} b={} lr={}{engine}",
         r.suite,
         s.model_label(),
         s.batch_size,
@@ -430,6 +442,10 @@ pub fn compare(
         |s: &ResultSet| -> BTreeSet<Testbed> { s.records.iter().map(Testbed::of).collect() };
     let (tb, tn) = (testbeds(base), testbeds(new));
     let testbeds_differ = tb != tn;
+    let engines = |s: &ResultSet| -> Vec<String> {
+        let set: BTreeSet<&str> = s.records.iter().map(|r| r.spec.engine.as_str()).collect();
+        set.into_iter().map(str::to_string).collect()
+    };
     let mut rows = Vec::new();
     for (key, b_runs) in &gb {
         let Some(n_runs) = gn.get(key) else { continue };
@@ -512,6 +528,7 @@ pub fn compare(
         base_software: softwares(base),
         new_software: softwares(new),
         testbeds_differ,
+        engines: (engines(base), engines(new)),
         threshold_pct,
         only_base: only(&gb, &gn),
         only_new: only(&gn, &gb),
@@ -542,6 +559,16 @@ impl Comparison {
                 self.new_software.join(", ")
             ),
         ];
+        if self.engines.0 != self.engines.1 {
+            lines.insert(
+                0,
+                format!(
+                    "DIFFERENT ENGINES: base trained with {}, new with {}; configurations are matched within one engine only, so no difference between engines is reported as a regression (another engine's configurations are listed as only in base or only in new)",
+                    self.engines.0.join(", "),
+                    self.engines.1.join(", ")
+                ),
+            );
+        }
         if self.testbeds_differ {
             lines.insert(
                 0,

@@ -8,6 +8,7 @@
 pub mod digits;
 pub mod fetch;
 pub mod idx;
+pub mod order;
 pub mod spec;
 pub mod synthetic;
 

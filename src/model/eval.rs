@@ -5,17 +5,12 @@
 use burn::tensor::activation::log_softmax;
 use burn::tensor::backend::Backend;
 use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
-use rand::SeedableRng;
-use rand::seq::SliceRandom;
-use rand_chacha::ChaCha8Rng;
 
 use super::Classifier;
 use crate::data::{Dataset, Split};
 
 /// Examples per forward pass during evaluation.
 pub const EVAL_BATCH: usize = 8192;
-/// Random stream of the fixed training subset used for train metrics.
-const TRAIN_EVAL_STREAM: u64 = 3;
 
 /// The dataset on the device.
 pub struct DeviceData<B: Backend> {
@@ -51,11 +46,8 @@ impl<B: Backend> DeviceData<B> {
         };
         let train_x = upload_x(&data.train);
         let train_y = upload_y(&data.train);
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        rng.set_stream(TRAIN_EVAL_STREAM);
-        let mut order: Vec<i64> = (0..data.train.len() as i64).collect();
-        order.shuffle(&mut rng);
-        order.truncate(eval_train_samples.min(data.train.len()));
+        let order =
+            crate::data::order::train_eval_subset(data.train.len(), eval_train_samples, seed);
         let n = order.len();
         let idx = Tensor::<B, 1, Int>::from_data(TensorData::new(order, [n]), device);
         DeviceData {

@@ -50,55 +50,106 @@ pub struct InputShape {
     pub classes: usize,
 }
 
+/// One parameter tensor's initial values, in the order the model visits them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InitialParameter {
+    /// `convs.N.weight`, `convs.N.bias`, `dense.N.weight` or `dense.N.bias`.
+    pub name: String,
+    /// Burn's layout: conv weights `[out, in, k, k]`, dense weights `[in, out]`.
+    pub shape: Vec<usize>,
+    /// Row-major values.
+    pub values: Vec<f32>,
+}
+
+/// The initial parameters of the model `spec` builds for `input`, drawn from `seed`:
+/// every tensor uniform in ±1/√fan_in, conv blocks first, then the dense layers, each
+/// weight before its bias. Burn's model is built from these, and the runner hands the
+/// same values to the other engines.
+pub fn initial_parameters(spec: &ModelSpec, input: InputShape, seed: u64) -> Vec<InitialParameter> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(INIT_STREAM);
+    let mut params = Vec::new();
+    let mut draw = |name: String, shape: Vec<usize>, fan_in: usize| {
+        let bound = 1.0 / (fan_in as f32).sqrt();
+        let n: usize = shape.iter().product();
+        let values = (0..n).map(|_| rng.random_range(-bound..bound)).collect();
+        params.push(InitialParameter {
+            name,
+            shape,
+            values,
+        });
+    };
+    let mut dense_in = input.features;
+    if spec.kind == ModelKind::Cnn {
+        let [mut c, mut h, mut w] = input.image.expect("validated: cnn needs image data");
+        let k = spec.kernel.unwrap_or(3) as usize;
+        for (i, &out) in spec.channels.iter().flatten().enumerate() {
+            let out = out as usize;
+            draw(format!("convs.{i}.weight"), vec![out, c, k, k], c * k * k);
+            draw(format!("convs.{i}.bias"), vec![out], c * k * k);
+            c = out;
+            h /= 2;
+            w /= 2;
+        }
+        dense_in = c * h * w;
+    }
+    let hidden = match spec.kind {
+        ModelKind::Logreg => vec![],
+        _ => spec.hidden.iter().flatten().map(|&h| h as usize).collect(),
+    };
+    for (i, out) in hidden.into_iter().chain([input.classes]).enumerate() {
+        draw(format!("dense.{i}.weight"), vec![dense_in, out], dense_in);
+        draw(format!("dense.{i}.bias"), vec![out], dense_in);
+        dense_in = out;
+    }
+    params
+}
+
 impl<B: Backend> Classifier<B> {
     /// Builds the model for `spec` (resolved) with weights drawn from `seed`.
     pub fn new(spec: &ModelSpec, input: InputShape, seed: u64, device: &B::Device) -> Self {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        rng.set_stream(INIT_STREAM);
-        let hidden: Vec<usize> = match spec.kind {
-            ModelKind::Logreg => vec![],
-            _ => spec.hidden.iter().flatten().map(|&h| h as usize).collect(),
+        let mut params = initial_parameters(spec, input, seed).into_iter();
+        let mut next = || {
+            params
+                .next()
+                .expect("initial_parameters lists every tensor")
         };
-        let mut convs = Vec::new();
-        let mut dense_in = input.features;
-        let mut image = None;
-        if spec.kind == ModelKind::Cnn {
-            let [mut c, mut h, mut w] = input.image.expect("validated: cnn needs image data");
-            image = input.image;
-            let k = spec.kernel.unwrap_or(3) as usize;
-            for &out in spec.channels.iter().flatten() {
-                let out = out as usize;
-                let fan_in = c * k * k;
-                convs.push(Conv2d {
-                    weight: uniform_param(&mut rng, [out, c, k, k], fan_in, device),
-                    bias: Some(uniform_param(&mut rng, [out], fan_in, device)),
-                    stride: [1, 1],
-                    kernel_size: [k, k],
-                    dilation: [1, 1],
-                    groups: 1,
-                    padding: PaddingConfig2d::Same,
-                });
-                c = out;
-                h /= 2;
-                w /= 2;
-            }
-            dense_in = c * h * w;
-        }
-        let mut dense = Vec::new();
-        let widths: Vec<usize> = hidden.into_iter().chain([input.classes]).collect();
-        for out in widths {
-            dense.push(Linear {
-                weight: uniform_param(&mut rng, [dense_in, out], dense_in, device),
-                bias: Some(uniform_param(&mut rng, [out], dense_in, device)),
-            });
-            dense_in = out;
-        }
+        let k = spec.kernel.unwrap_or(3) as usize;
+        let n_convs = match spec.kind {
+            ModelKind::Cnn => spec.channels.as_ref().map_or(0, Vec::len),
+            _ => 0,
+        };
+        let convs = (0..n_convs)
+            .map(|_| Conv2d {
+                weight: param::<B, 4>(next(), device),
+                bias: Some(param::<B, 1>(next(), device)),
+                stride: [1, 1],
+                kernel_size: [k, k],
+                dilation: [1, 1],
+                groups: 1,
+                padding: PaddingConfig2d::Same,
+            })
+            .collect();
+        let n_dense = match spec.kind {
+            ModelKind::Logreg => 1,
+            _ => spec.hidden.as_ref().map_or(0, Vec::len) + 1,
+        };
+        let dense = (0..n_dense)
+            .map(|_| Linear {
+                weight: param::<B, 2>(next(), device),
+                bias: Some(param::<B, 1>(next(), device)),
+            })
+            .collect();
         Classifier {
             convs,
             pool: MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init(),
             dense,
             activation: spec.activation.unwrap_or(Activation::Relu),
-            image,
+            image: if spec.kind == ModelKind::Cnn {
+                input.image
+            } else {
+                None
+            },
         }
     }
 
@@ -133,17 +184,19 @@ impl<B: Backend> Classifier<B> {
     }
 }
 
-/// A parameter tensor of `shape` drawn uniformly from ±1/√fan_in.
-fn uniform_param<B: Backend, const D: usize>(
-    rng: &mut ChaCha8Rng,
-    shape: [usize; D],
-    fan_in: usize,
+/// A parameter tensor holding `init`'s values.
+fn param<B: Backend, const D: usize>(
+    init: InitialParameter,
     device: &B::Device,
 ) -> Param<Tensor<B, D>> {
-    let bound = 1.0 / (fan_in as f32).sqrt();
-    let n: usize = shape.iter().product();
-    let values: Vec<f32> = (0..n).map(|_| rng.random_range(-bound..bound)).collect();
-    Param::from_tensor(Tensor::from_data(TensorData::new(values, shape), device))
+    let shape: [usize; D] = init
+        .shape
+        .try_into()
+        .expect("initial_parameters gives each tensor its rank");
+    Param::from_tensor(Tensor::from_data(
+        TensorData::new(init.values, shape),
+        device,
+    ))
 }
 
 /// Number of trainable values of the model `spec` builds for `input` (see

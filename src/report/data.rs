@@ -236,6 +236,10 @@ fn set_info(s: &ResultSet) -> SetInfo {
             format!("{} on {} ({} CPU threads)", e.backend, e.device, e.threads),
         ));
         environment.push(kv("Burn / CubeCL", format!("{} / {}", e.burn, e.cubecl)));
+        let engines = engines_of(&s.records);
+        if engines.iter().any(|e| !e.starts_with("burn ")) {
+            environment.push(kv("Engines", engines.join("; ")));
+        }
         environment.push(kv(
             "batchbench",
             format!(
@@ -274,7 +278,12 @@ fn set_info(s: &ResultSet) -> SetInfo {
             } else {
                 format!("{}, {} cores", e.cpu, e.cores)
             };
-            format!("{hw}; {} backend; Burn {}; {}", e.backend, e.burn, e.os)
+            let engines = engines_of(&s.records);
+            if engines.iter().any(|e| !e.starts_with("burn ")) {
+                format!("{hw}; engines {}; {}", engines.join(", "), e.os)
+            } else {
+                format!("{hw}; {} backend; Burn {}; {}", e.backend, e.burn, e.os)
+            }
         })
         .unwrap_or_default();
     SetInfo {
@@ -314,4 +323,21 @@ fn set_info(s: &ResultSet) -> SetInfo {
         environment,
         data_files,
     }
+}
+
+/// The engines of `records` with their versions, each once, in the order first seen.
+fn engines_of(records: &[crate::results::RunRecord]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for r in records {
+        let e = r
+            .env
+            .engine
+            .clone()
+            .unwrap_or_else(crate::results::env::EngineInfo::burn);
+        let shown = crate::fmt::engine(&e);
+        if !out.contains(&shown) {
+            out.push(shown);
+        }
+    }
+    out
 }

@@ -77,6 +77,9 @@ pub struct Environment {
     /// SHA-256 over the data files' hashes.
     #[serde(default)]
     pub dataset_sha256: Option<String>,
+    /// The framework that trained and its version (`burn` for batchbench's own loop).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<EngineInfo>,
     /// The command line that ran the sweep.
     pub command: Vec<String>,
 }
@@ -118,7 +121,48 @@ impl Environment {
             profile: build::PROFILE.to_string(),
             suite_sha256: String::new(),
             dataset_sha256: None,
+            engine: Some(EngineInfo::burn()),
             command: vec![],
+        }
+    }
+}
+
+/// The framework that trained a run.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EngineInfo {
+    /// `burn`, `pytorch` or `jax`.
+    pub name: String,
+    /// The framework's version.
+    pub version: String,
+    /// How the step ran: `eager`, `compile` (torch.compile) or `jit` (jax.jit); absent
+    /// for Burn.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    /// The Python interpreter's version (Python engines).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub python: Option<String>,
+    /// The interpreter that ran the worker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interpreter: Option<String>,
+    /// NumPy's version (Python engines).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub numpy: Option<String>,
+    /// The CUDA version the framework was built with (absent for a CPU-only build).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cuda: Option<String>,
+    /// Threads the framework uses on the CPU.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threads: Option<u64>,
+}
+
+impl EngineInfo {
+    /// Burn, as built into this binary.
+    pub fn burn() -> Self {
+        EngineInfo {
+            name: "burn".into(),
+            version: build::BURN.into(),
+            ..EngineInfo::default()
         }
     }
 }

@@ -236,6 +236,27 @@ pub struct DataInfo {
     pub normalization: crate::data::Normalization,
     /// Files read, with SHA-256.
     pub files: Vec<crate::data::DataFile>,
+    /// SHA-256 over the arrays handed to a Python engine (`.npy` files: train and test
+    /// features and labels, as normalized here); absent for Burn, which reads the data
+    /// itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arrays_sha256: Option<String>,
+}
+
+impl DataInfo {
+    /// What `data` is: where it came from, its sizes and normalization.
+    pub fn of(data: &crate::data::Dataset) -> Self {
+        DataInfo {
+            source: data.source.clone(),
+            train_size: data.train.len() as u64,
+            test_size: data.test.len() as u64,
+            features: data.features as u64,
+            classes: data.classes as u64,
+            normalization: data.normalization.clone(),
+            files: data.files.clone(),
+            arrays_sha256: None,
+        }
+    }
 }
 
 /// One run, as stored in `runs.jsonl`.

@@ -137,6 +137,7 @@ impl<'a> ShortRuns<'a> {
         self.job.spec = self.spec_at(b);
         run_worker(
             &self.job,
+            super::process::Launch::burn(&self.job)?,
             Limits {
                 // The first CUDA try compiles every kernel; the limit covers it all.
                 warmup: Some(self.timeout),

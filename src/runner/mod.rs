@@ -5,6 +5,7 @@
 //! a time-out ends that run with a status and the sweep goes on; GPU memory is fully
 //! returned between runs, so each run's peak memory is its own.
 
+pub mod engine;
 pub mod failure;
 pub mod max_batch;
 pub mod monitor;
@@ -28,10 +29,10 @@ use crate::device::{self, CudaProbe, DeviceKind};
 use crate::results::Environment;
 use crate::results::record::RunStatus;
 use crate::results::store::{self, Manifest, Store};
-use crate::suite::{DeviceRequest, RunSpec, Suite};
+use crate::suite::{DeviceRequest, Engine, RunSpec, Suite};
 use monitor::Telemetry;
 use observer::SweepObserver;
-use process::{Interrupts, Limits};
+use process::{Interrupts, Launch, Limits};
 use shard::{CostModel, Shard};
 use worker::{WorkerEvent, WorkerJob};
 
@@ -62,6 +63,9 @@ pub struct SweepOptions {
     pub command: Vec<String>,
     /// The backend for CPU runs.
     pub cpu_backend: CpuBackend,
+    /// The Python interpreter of the PyTorch and JAX engines (`--python`; else
+    /// `BATCHBENCH_PYTHON`, else `python3`).
+    pub python: Option<String>,
 }
 
 /// What a sweep did.
@@ -224,6 +228,7 @@ pub fn run_suite(
 
     let suite_dir = suite.path.parent().map(Path::to_path_buf);
     let mut env_cache: HashMap<DeviceKind, Environment> = HashMap::new();
+    let mut engines = Engines::new(opts);
     let sweep_started = Instant::now();
     let total = todo.len();
     for (i, spec) in todo.into_iter().enumerate() {
@@ -271,7 +276,10 @@ pub fn run_suite(
             }
         };
         let telemetry = Telemetry::prepare(kind, opts.telemetry_interval);
-        let record = if opts.in_process {
+        // Python engines always run in their own process (--in-process is Burn's).
+        let record = if spec.engine != Engine::Burn {
+            engines.run(&job, kind, limits, telemetry, interrupts, &mut on_event)?
+        } else if opts.in_process {
             let stop = Arc::new(AtomicBool::new(false));
             let mut monitor = telemetry.start(std::process::id());
             let mut sink = |e: WorkerEvent| {
@@ -288,6 +296,7 @@ pub fn run_suite(
                 .or_insert_with(|| Environment::capture(&kind.to_string(), backend));
             process::run_worker(
                 &job,
+                Launch::burn(&job)?,
                 limits,
                 telemetry,
                 env,
@@ -296,6 +305,9 @@ pub fn run_suite(
                 &mut on_event,
             )?
         };
+        for warning in engines.warnings.drain(..) {
+            observer.warning(&warning);
+        }
         store.append(&record)?;
         *outcome.by_status.entry(record.status).or_default() += 1;
         observer.run_finished(i + 1, total, &record, costs[i]);
@@ -317,6 +329,116 @@ pub fn run_suite(
         interpolate(&opts.out, &probes, observer)?;
     }
     Ok(outcome)
+}
+
+/// What a sweep keeps for its Python engines: whether each is usable (probed once per
+/// engine and device type), their environments, and the datasets written for them.
+struct Engines<'a> {
+    opts: &'a SweepOptions,
+    python: String,
+    probed: HashMap<(Engine, bool), Result<Environment, String>>,
+    data: engine::DataCache,
+    /// Said once per engine when it cannot be used (printed by the sweep).
+    warnings: Vec<String>,
+}
+
+impl<'a> Engines<'a> {
+    fn new(opts: &'a SweepOptions) -> Self {
+        Engines {
+            opts,
+            python: engine::python(opts.python.as_deref()),
+            probed: HashMap::new(),
+            data: engine::DataCache::default(),
+            warnings: Vec::new(),
+        }
+    }
+
+    /// Runs `job` in its engine's Python worker. A missing interpreter or framework,
+    /// or data that cannot be prepared, is recorded as the run's failure (the sweep
+    /// goes on; the warning is printed once per engine).
+    #[allow(clippy::too_many_arguments)]
+    fn run(
+        &mut self,
+        job: &WorkerJob,
+        kind: DeviceKind,
+        limits: Limits,
+        telemetry: Telemetry,
+        interrupts: &Interrupts,
+        on_event: &mut dyn FnMut(&WorkerEvent),
+    ) -> anyhow::Result<crate::results::RunRecord> {
+        let spec = &job.spec;
+        let cuda = matches!(kind, DeviceKind::Cuda(_));
+        let python = self.python.clone();
+        let warnings = &mut self.warnings;
+        let env = self.probed.entry((spec.engine, cuda)).or_insert_with(|| {
+            let result = engine::probe(&python, spec.engine, cuda).map(|info| {
+                let mut env =
+                    Environment::capture(&kind.to_string(), if cuda { "cuda" } else { "cpu" });
+                env.engine = Some(info);
+                env
+            });
+            if let Err(e) = &result {
+                warnings.push(e.clone());
+            }
+            result
+        });
+        let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let failed = |reason: String, env: Environment| {
+            let mut r = crate::results::RunRecord::new(spec.clone(), env, started_at.clone());
+            r.env.suite_sha256 = job.suite_sha256.clone();
+            r.env.command = job.command.clone();
+            r.status = RunStatus::Crashed;
+            r.reason = Some(reason);
+            r.finished_at = r.started_at.clone();
+            r
+        };
+        let env = match env {
+            Ok(env) => env.clone(),
+            Err(e) => {
+                let mut env =
+                    Environment::capture(&kind.to_string(), if cuda { "cuda" } else { "cpu" });
+                env.engine = None;
+                return Ok(failed(e.clone(), env));
+            }
+        };
+        let (prepared, prepared_now) = match self.data.prepare(
+            &spec.dataset,
+            job.suite_dir.as_deref(),
+            &self.opts.cache_dir,
+        ) {
+            Ok(p) => p,
+            Err(e) => return Ok(failed(format!("{e:#}"), env)),
+        };
+        let dir = self.opts.cache_dir.join("engine-runs").join(format!(
+            "{}-{}",
+            spec.key(),
+            std::process::id()
+        ));
+        let input = engine::write_job(spec, kind, prepared, &dir)
+            .and_then(|j| Ok(serde_json::to_string(&j)?));
+        let mut record = match input {
+            Ok(input) => {
+                let mut command = engine::worker_command(&self.python, spec.engine)?;
+                // NVML and CUDA number devices alike. The framework's own CUDA libraries
+                // are used: no library path from batchbench's CUDA probe.
+                command.env("CUDA_DEVICE_ORDER", "PCI_BUS_ID");
+                process::run_worker(
+                    job,
+                    Launch { command, input },
+                    limits,
+                    telemetry,
+                    &env,
+                    &[],
+                    interrupts,
+                    on_event,
+                )?
+            }
+            Err(e) => failed(format!("cannot write the run's files: {e:#}"), env),
+        };
+        let _ = std::fs::remove_dir_all(&dir);
+        engine::describe_data(&mut record, spec, prepared, prepared_now);
+        Ok(record)
+    }
 }
 
 /// Runs `batchbench interpolate DIR` in a child process (GPU memory stays isolated

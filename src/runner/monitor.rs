@@ -98,7 +98,7 @@ impl RunMonitor {
                 }
             }
             WorkerEvent::Eval { point } => self.eval_arrivals.push((point.step, now_s)),
-            WorkerEvent::Record { .. } => {}
+            WorkerEvent::Record { .. } | WorkerEvent::Outcome { .. } => {}
         }
     }
 

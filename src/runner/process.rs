@@ -88,13 +88,37 @@ enum Stop {
     Run(Duration),
 }
 
-/// Runs `job` in a worker process and returns its record; `on_event` sees progress.
+/// The process that executes a run: `batchbench worker` (Burn) or an engine's Python
+/// worker, and the job it reads from stdin.
+pub struct Launch {
+    /// The program and its arguments.
+    pub command: Command,
+    /// The job, as one JSON document.
+    pub input: String,
+}
+
+impl Launch {
+    /// `batchbench worker` with `job`.
+    pub fn burn(job: &WorkerJob) -> anyhow::Result<Launch> {
+        let mut command = Command::new(std::env::current_exe()?);
+        command.arg("worker");
+        Ok(Launch {
+            command,
+            input: serde_json::to_string(job)?,
+        })
+    }
+}
+
+/// Runs `job` in the worker process `launch` starts and returns its record; `on_event`
+/// sees progress.
 ///
-/// `env` describes the worker's machine (for records of workers that die);
-/// `extra_env` configures it (the CUDA library path, for example).
+/// `env` describes the worker's machine (for records of workers that die, and of
+/// Python engines, whose records the runner builds); `extra_env` configures it (the
+/// CUDA library path, for example).
 #[allow(clippy::too_many_arguments)]
 pub fn run_worker(
     job: &WorkerJob,
+    launch: Launch,
     limits: Limits,
     telemetry: Telemetry,
     env: &Environment,
@@ -102,10 +126,8 @@ pub fn run_worker(
     interrupts: &Interrupts,
     on_event: &mut dyn FnMut(&WorkerEvent),
 ) -> anyhow::Result<RunRecord> {
-    let exe = std::env::current_exe()?;
-    let mut command = Command::new(exe);
+    let Launch { mut command, input } = launch;
     command
-        .arg("worker")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -126,7 +148,8 @@ pub fn run_worker(
     let mut monitor = telemetry.start(child.id());
     {
         let mut stdin = child.stdin.take().expect("piped stdin");
-        stdin.write_all(serde_json::to_string(job)?.as_bytes())?;
+        // A worker that dies at once closes its stdin: its exit status tells why.
+        let _ = stdin.write_all(input.as_bytes());
     }
 
     let (tx, rx) = mpsc::channel::<Result<WorkerEvent, String>>();
@@ -161,6 +184,7 @@ pub fn run_worker(
 
     let mut curve: Vec<CurvePoint> = Vec::new();
     let mut record = None;
+    let mut engine_outcome = None;
     let mut bad_event: Option<String> = None;
     let mut handle = |msg: Result<WorkerEvent, String>,
                       monitor: &mut super::monitor::RunMonitor| {
@@ -171,6 +195,7 @@ pub fn run_worker(
                 match event {
                     WorkerEvent::Eval { point } => curve.push(point),
                     WorkerEvent::Record { record: r } => record = Some(*r),
+                    WorkerEvent::Outcome { outcome } => engine_outcome = Some(*outcome),
                     WorkerEvent::Phase { .. } => {}
                 }
             }
@@ -227,6 +252,21 @@ pub fn run_worker(
     interrupts.child.store(0, Ordering::SeqCst);
     let stderr_tail = err_thread.join().unwrap_or_default();
 
+    let engine_outcome = engine_outcome.filter(|_| record.is_none() && stopped.is_none());
+    let record = record.or_else(|| {
+        engine_outcome.map(|o| {
+            let mut r = super::engine::record_from_outcome(
+                &job.spec,
+                job_env(job, env),
+                started_at.clone(),
+                std::mem::take(&mut curve),
+                o,
+            );
+            r.summary.wall_s = Some(started.elapsed().as_secs_f64());
+            r.finished_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+            r
+        })
+    });
     let mut record = match record {
         Some(mut r) => {
             if r.status != RunStatus::Ok {
@@ -275,6 +315,14 @@ fn explain_from_stderr(record: &mut RunRecord, stderr_tail: &[String]) {
     }
 }
 
+/// `env` with the sweep's suite hash and command.
+fn job_env(job: &WorkerJob, env: &Environment) -> Environment {
+    let mut env = env.clone();
+    env.suite_sha256 = job.suite_sha256.clone();
+    env.command = job.command.clone();
+    env
+}
+
 /// The record of a worker that ended without sending one.
 #[allow(clippy::too_many_arguments)]
 fn died(
@@ -288,10 +336,7 @@ fn died(
     bad_event: &Option<String>,
     stderr_tail: Vec<String>,
 ) -> RunRecord {
-    let mut env = env.clone();
-    env.suite_sha256 = job.suite_sha256.clone();
-    env.command = job.command.clone();
-    let mut r = RunRecord::new(job.spec.clone(), env, started_at);
+    let mut r = RunRecord::new(job.spec.clone(), job_env(job, env), started_at);
     let (status, reason) = match stopped {
         Some(Stop::Warmup(limit)) => (
             RunStatus::Timeout,

@@ -49,13 +49,14 @@ pub struct WarmShape {
     pub wall_s: Option<f64>,
 }
 
-/// The distinct kernel shapes of a sweep's runs, as the runs that first use them:
+/// The distinct kernel shapes of a sweep's Burn runs, as the runs that first use them:
 /// one per (model, dataset, precision, device, optimizer kind, micro-batch size),
-/// with every batch size of a batch schedule counted.
+/// with every batch size of a batch schedule counted. (The Python engines compile in
+/// their own warm-up steps; CubeCL's cache does not serve them.)
 pub fn shapes(specs: &[RunSpec]) -> Vec<RunSpec> {
     let mut seen = BTreeSet::new();
     let mut out = Vec::new();
-    for spec in specs {
+    for spec in specs.iter().filter(|s| s.engine.is_burn()) {
         let mut batches = vec![spec.micro_batch_size];
         batches.extend(
             spec.batch_schedule

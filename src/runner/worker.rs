@@ -72,6 +72,12 @@ pub enum WorkerEvent {
         /// The record.
         record: Box<RunRecord>,
     },
+    /// How a Python engine's loop ended (it sends this instead of a record; the runner
+    /// builds the record, see [`super::engine`]).
+    Outcome {
+        /// What the loop measured.
+        outcome: Box<super::engine::EngineOutcome>,
+    },
 }
 
 /// Forwards loop progress to the runner.
@@ -143,6 +149,32 @@ impl BackendTask for TrainTask<'_, '_> {
     }
 }
 
+/// Sets `record`'s status and reason from how the loop ended (Burn's loop, or a Python
+/// engine's outcome).
+pub(super) fn mark_loop_end(record: &mut RunRecord, end: &LoopEnd) {
+    match end {
+        LoopEnd::Completed => {}
+        LoopEnd::Diverged(d) => {
+            record.status = RunStatus::Diverged;
+            record.reason = Some(format!(
+                "the training loss became NaN or infinite at step {}{}",
+                d.step,
+                d.last_finite_loss
+                    .map(|l| format!(" (last finite loss {l:.4})"))
+                    .unwrap_or_default()
+            ));
+            record.divergence = Some(d.clone());
+        }
+        LoopEnd::Stopped => {
+            record.status = RunStatus::Interrupted;
+            record.reason = Some(
+                "stopped by the user (Ctrl-C), a scheduler's signal or the sweep's time budget"
+                    .into(),
+            );
+        }
+    }
+}
+
 /// Whether `spec`'s budget (samples = epochs × training-set size) was computed for
 /// another training-set size than the data loaded now.
 fn planned_for_another_size(spec: &RunSpec, n_train: usize) -> bool {
@@ -167,6 +199,14 @@ pub fn execute(
     let wall = Instant::now();
     let spec = &job.spec;
     let mut record = RunRecord::new(spec.clone(), Environment::default(), now());
+    if !spec.engine.is_burn() {
+        record.status = RunStatus::Crashed;
+        record.reason = Some(format!(
+            "engine {} runs in its Python worker (started by `batchbench run`); this worker trains with Burn only",
+            spec.engine.as_str()
+        ));
+        return record;
+    }
     let kind = match DeviceKind::try_from(spec.device) {
         Ok(kind) => kind,
         Err(e) => {
@@ -226,15 +266,7 @@ pub fn execute(
         }
         Ok(Ok(data)) => {
             record.env.dataset_sha256 = Some(data.sha256());
-            record.data = Some(DataInfo {
-                source: data.source.clone(),
-                train_size: data.train.len() as u64,
-                test_size: data.test.len() as u64,
-                features: data.features as u64,
-                classes: data.classes as u64,
-                normalization: data.normalization.clone(),
-                files: data.files.clone(),
-            });
+            record.data = Some(DataInfo::of(&data));
             record.summary.parameters = Some(parameter_count(
                 &spec.model,
                 InputShape {
@@ -256,27 +288,7 @@ pub fn execute(
                 Ok(Err(e)) => Some(e),
                 Ok(Ok(Err(e))) => Some(format!("{e:#}")),
                 Ok(Ok(Ok(o))) => {
-                    match &o.end {
-                        LoopEnd::Completed => {}
-                        LoopEnd::Diverged(d) => {
-                            record.status = RunStatus::Diverged;
-                            record.reason = Some(format!(
-                                "the training loss became NaN or infinite at step {}{}",
-                                d.step,
-                                d.last_finite_loss
-                                    .map(|l| format!(" (last finite loss {l:.4})"))
-                                    .unwrap_or_default()
-                            ));
-                            record.divergence = Some(d.clone());
-                        }
-                        LoopEnd::Stopped => {
-                            record.status = RunStatus::Interrupted;
-                            record.reason = Some(
-                                "stopped by the user (Ctrl-C), a scheduler's signal or the sweep's time budget"
-                                    .into(),
-                            );
-                        }
-                    }
+                    mark_loop_end(&mut record, &o.end);
                     outcome = Some(o);
                     None
                 }

@@ -350,7 +350,7 @@ impl CheckValue for ProbeSpec {
 macro_rules! always_valid {
     ($($t:ty),*) => { $( impl CheckValue for $t { fn check(&self, _: &str) -> Result<(), String> { Ok(()) } } )* };
 }
-always_valid!(LrScaling, Precision, DeviceRequest);
+always_valid!(LrScaling, Precision, Engine, DeviceRequest);
 
 impl DatasetSpec {
     /// A copy with every default that applies to this dataset written out, so the

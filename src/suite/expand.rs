@@ -432,6 +432,27 @@ impl Suite {
             ));
         }
 
+        let engine = value(&s.engine).unwrap_or_default();
+        if engine != Engine::Burn {
+            let unsupported = if precision != Precision::F32 {
+                Some(("precision", format!("precision {}", precision.as_str())))
+            } else if value(&s.probes).is_some() {
+                Some(("probes", "probes".to_string()))
+            } else {
+                None
+            };
+            if let Some((field, what)) = unsupported {
+                return Err(at(
+                    field,
+                    format!(
+                        "engine {} does not support {what} (probes and precisions other than f32 run on engine: burn only); remove it from the {} runs or use engine: burn",
+                        engine.as_str(),
+                        engine.as_str()
+                    ),
+                ));
+            }
+        }
+
         Ok(RunSpec {
             suite: self.name().to_string(),
             dataset,
@@ -459,6 +480,7 @@ impl Suite {
             eval_train_samples,
             target_accuracy: value(&s.target_accuracy),
             precision,
+            engine,
             seed: value(&s.seed).unwrap_or(0),
             device,
             timeout_s: value(&s.timeout_s),

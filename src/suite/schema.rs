@@ -230,6 +230,50 @@ pub enum ScheduleKind {
     Cosine,
 }
 
+/// The framework that trains a run. Burn runs inside batchbench; the others run in a
+/// Python worker (`engines/`) that receives the same data, initial weights and step
+/// plan and speaks the same worker protocol (ARCHITECTURE.md, "Engines").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Engine {
+    /// Burn 0.21 (CubeCL on CUDA, flex or ndarray on the CPU).
+    #[default]
+    Burn,
+    /// PyTorch, eager mode.
+    Pytorch,
+    /// PyTorch with the training step compiled by `torch.compile` (compilation counts
+    /// as warm-up, like Burn's kernel compilation).
+    PytorchCompile,
+    /// JAX, with the training step compiled by `jax.jit`.
+    Jax,
+}
+
+impl Engine {
+    /// Every engine.
+    pub const ALL: [Engine; 4] = [
+        Engine::Burn,
+        Engine::Pytorch,
+        Engine::PytorchCompile,
+        Engine::Jax,
+    ];
+
+    /// The name as written in suites.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Engine::Burn => "burn",
+            Engine::Pytorch => "pytorch",
+            Engine::PytorchCompile => "pytorch-compile",
+            Engine::Jax => "jax",
+        }
+    }
+
+    /// Whether this is Burn (records of Burn runs leave the field out, keeping their
+    /// keys from before engines existed).
+    pub fn is_burn(&self) -> bool {
+        *self == Engine::Burn
+    }
+}
+
 /// The float type the whole model computes in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
@@ -593,6 +637,8 @@ settings_fields! {
     target_accuracy: f64,
     /// Float type of the model: f32, bf16 or f16.
     precision: Precision,
+    /// The framework that trains: burn (default), pytorch, pytorch-compile or jax.
+    engine: Engine,
     /// Where to train: auto, cpu, cuda or cuda:N.
     device: DeviceRequest,
     /// Wall-clock limit of one run after its warm-up, in seconds (kernel compilation

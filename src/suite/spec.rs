@@ -54,6 +54,9 @@ pub struct RunSpec {
     pub target_accuracy: Option<f64>,
     /// Float type of the model.
     pub precision: Precision,
+    /// The framework that trains (left out for Burn, so older keys stay valid).
+    #[serde(default, skip_serializing_if = "Engine::is_burn")]
+    pub engine: Engine,
     /// Seed of initialization and data order.
     pub seed: u64,
     /// The device: as requested in the suite until the runner resolves it, then the
@@ -94,6 +97,17 @@ impl RunSpec {
     /// within it, `max-batch` searches once per family.
     pub fn family_key(&self) -> String {
         hash_canonical(&self.family_identity())
+    }
+
+    /// The recipe's identity: the configuration without the engine — what runs of
+    /// different frameworks share when they train the same thing (the report compares
+    /// engines within a recipe).
+    pub fn recipe_key(&self) -> String {
+        let mut value = self.identity(false);
+        if let Some(map) = value.as_object_mut() {
+            map.remove("engine");
+        }
+        hash_canonical(&value)
     }
 
     /// The fields [`family_key`](Self::family_key) leaves out of the configuration.
@@ -154,10 +168,16 @@ impl RunSpec {
         }
     }
 
-    /// A short human label: model, batch size, learning rate and seed.
+    /// A short human label: model, batch size, learning rate and seed (and the engine
+    /// when it is not Burn).
     pub fn label(&self) -> String {
+        let engine = if self.engine.is_burn() {
+            String::new()
+        } else {
+            format!(" [{}]", self.engine.as_str())
+        };
         format!(
-            "{} b={} lr={} seed={}",
+            "{} b={} lr={} seed={}{engine}",
             self.model_label(),
             self.batch_size,
             crate::fmt::lr(self.lr),

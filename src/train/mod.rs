@@ -18,6 +18,7 @@
 //!   set and on a fixed, seeded subset of the training set.
 
 pub mod optim;
+pub mod plan;
 pub mod schedule;
 pub mod summary;
 
@@ -27,9 +28,6 @@ use anyhow::Context;
 use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
-use rand::SeedableRng;
-use rand::seq::SliceRandom;
-use rand_chacha::ChaCha8Rng;
 
 use crate::data::Dataset;
 use crate::model::{Classifier, InputShape};
@@ -44,8 +42,6 @@ pub use optim::RunOptimizer;
 pub const WARMUP_STEPS: u64 = 10;
 /// The training loss is read back (and checked for NaN) every this many steps.
 pub const LOSS_CHECK_EVERY: u64 = 50;
-/// Random stream of the per-pass permutations.
-const SHUFFLE_STREAM: u64 = 2;
 
 /// The phase the loop is in while taking optimizer steps: warm-up for the first
 /// [`WARMUP_STEPS`], then the steady state.
@@ -142,11 +138,8 @@ where
     O: burn::optim::Optimizer<Classifier<B>, B>,
 {
     let n_train = data.train.len();
-    let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
-    rng.set_stream(SHUFFLE_STREAM);
-    let mut order: Vec<i64> = (0..n_train as i64).collect();
+    let mut plan = plan::StepPlan::new(spec, n_train);
     let mut permutation: Option<Tensor<B, 1, Int>> = None;
-    let mut cursor = n_train; // forces a new permutation on the first step
 
     let started = Instant::now();
     let mut train_s = 0.0;
@@ -157,8 +150,6 @@ where
     let mut warmup_samples = 0;
     let mut last_loss: Option<f64> = None;
     let mut curve = Vec::new();
-    let eval_interval = (spec.eval_every * n_train as f64).max(1.0);
-    let mut next_eval = eval_interval;
     let mut accumulator = burn::optim::GradientsAccumulator::<Classifier<B>>::new();
 
     let measure = |model: &Classifier<B>,
@@ -226,28 +217,25 @@ where
     let mut end = LoopEnd::Completed;
     let mut segment_start = Instant::now();
 
-    while samples < spec.samples {
+    while let Some(step) = plan.next() {
         if observer.should_stop() {
             end = LoopEnd::Stopped;
             break;
         }
-        let epoch = samples as f64 / n_train as f64;
-        let batch = schedule::batch_size(spec, epoch) as usize;
+        let batch = step.batch;
         let micro = batch / spec.accumulate as usize;
-        if cursor + batch > n_train {
-            order.shuffle(&mut rng);
+        if step.new_pass {
             permutation = Some(Tensor::from_data(
-                TensorData::new(order.clone(), [n_train]),
+                TensorData::new(plan.order().to_vec(), [n_train]),
                 device,
             ));
-            cursor = 0;
         }
-        let perm = permutation.as_ref().expect("set above");
-        let lr = schedule::learning_rate(spec, epoch);
+        let perm = permutation.as_ref().expect("the first step starts a pass");
+        let lr = step.lr;
 
         let mut step_loss = None;
         for k in 0..spec.accumulate as usize {
-            let from = cursor + k * micro;
+            let from = step.offset + k * micro;
             let idx = perm.clone().slice(from..from + micro);
             let xb = dev.train_x.clone().select(0, idx.clone());
             let yb = dev.train_y.clone().select(0, idx);
@@ -269,7 +257,6 @@ where
         if spec.accumulate > 1 {
             model = optim.step(lr, model, accumulator.grads());
         }
-        cursor += batch;
         steps += 1;
         samples += batch as u64;
 
@@ -294,8 +281,7 @@ where
             warmup_samples = samples;
             observer.phase(Phase::Train);
         }
-        let last_step = samples >= spec.samples;
-        if samples as f64 >= next_eval || last_step {
+        if step.evaluate {
             B::sync(device).map_err(device_error)?;
             train_s += segment_start.elapsed().as_secs_f64();
             let point = measure(&model, steps, samples, train_s, &mut eval_s, observer)?;
@@ -310,9 +296,6 @@ where
             }
             last_loss = Some(point.train_loss);
             curve.push(point);
-            while next_eval <= samples as f64 {
-                next_eval += eval_interval;
-            }
             segment_start = Instant::now();
         }
     }
