@@ -59,24 +59,16 @@ class Job:
     """The job the runner wrote, with its arrays loaded."""
 
     def __init__(self, job):
-        self.raw = job
         self.spec = job["spec"]
         self.device = job["device"]
         self.mode = job["mode"]
         data = job["data"]
-        folder = data["dir"]
-        self.train_x = np.load(os.path.join(folder, "train_x.npy"))
-        self.train_y = np.load(os.path.join(folder, "train_y.npy"))
-        self.test_x = np.load(os.path.join(folder, "test_x.npy"))
-        self.test_y = np.load(os.path.join(folder, "test_y.npy"))
+        for name in ("train_x", "train_y", "test_x", "test_y"):
+            setattr(self, name, np.load(os.path.join(data["dir"], name + ".npy")))
         self.image = data["image"]
-        self.classes = data["classes"]
         self.init = [(p["name"], np.load(p["path"])) for p in job["init"]]
-        plan = job["plan"]
-        self.steps = np.load(os.path.join(plan, "steps.npy"))
-        self.evals = np.load(os.path.join(plan, "evals.npy"))
-        self.passes = np.load(os.path.join(plan, "passes.npy"))
-        self.train_eval = np.load(os.path.join(plan, "train_eval.npy"))
+        for name in ("steps", "evals", "passes", "train_eval"):
+            setattr(self, name, np.load(os.path.join(job["plan"], name + ".npy")))
         self.warmup_steps = job["warmup_steps"]
         self.loss_check_every = job["loss_check_every"]
         self.eval_batch = job["eval_batch"]
@@ -233,9 +225,11 @@ def finite_or_none(x):
     return x if math.isfinite(x) else None
 
 
-def python_info():
-    return {"python": platform.python_version(), "numpy": np.__version__,
-            "interpreter": sys.executable}
+def describe(name, version, mode, **extra):
+    """The record's `env.engine` for this framework, with Python's and NumPy's versions."""
+    return {"name": name, "version": version, "mode": mode,
+            "python": platform.python_version(), "numpy": np.__version__,
+            "interpreter": sys.executable, **extra}
 
 
 def main(name, probe, build):

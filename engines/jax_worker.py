@@ -18,7 +18,6 @@ import common
 def probe(mode, cuda):
     try:
         import jax
-        import jaxlib
     except ImportError as e:
         raise common.Missing(f"JAX is not installed ({e})")
     if cuda:
@@ -29,16 +28,9 @@ def probe(mode, cuda):
         if not gpus:
             raise common.Missing(
                 f"JAX {jax.__version__} sees no GPU (the CPU-only jaxlib is installed)")
-    info = common.python_info()
-    return {
-        "name": "jax",
-        "version": jax.__version__,
-        "mode": mode,
-        "python": info["python"],
-        "numpy": info["numpy"],
-        "interpreter": info["interpreter"],
-        "cuda": jaxlib.version.__version__ if cuda else None,
-    }
+    # The CUDA runtime the GPU plugin reports (not jaxlib's own version).
+    return common.describe("jax", jax.__version__, mode,
+                           cuda=getattr(gpus[0].client, "platform_version", None) if cuda else None)
 
 
 def build(job, info):
@@ -165,6 +157,15 @@ def build(job, info):
         "test": (put(job.test_x), put(job.test_y.astype("int32"))),
     }
 
+    masks = {}
+
+    def keep_mask(width, skip):
+        """1 for the rows a window counts, 0 for those the window before counted (one
+        mask per window shape, on the device)."""
+        if (width, skip) not in masks:
+            masks[(width, skip)] = put((np.arange(width) >= skip).astype("float32"))
+        return masks[(width, skip)]
+
     class Jax(common.Engine):
         def __init__(self):
             self.params = params
@@ -188,14 +189,13 @@ def build(job, info):
         def evaluate(self, split, width, windows):
             x, y = arrays[split]
             n = y.shape[0]
+            # Sums stay on the device until the end: one read-back per evaluation.
             loss_sum, correct = 0.0, 0
             for start, skip in windows:
-                keep = put((np.arange(width) >= skip).astype("float32"))
                 loss, right = window_sums(self.params, x[start:start + width],
-                                          y[start:start + width], keep)
-                loss_sum += float(loss)
-                correct += int(right)
-            return loss_sum / n, correct / n
+                                          y[start:start + width], keep_mask(width, skip))
+                loss_sum, correct = loss_sum + loss, correct + right
+            return float(loss_sum) / n, int(correct) / n
 
     return Jax()
 

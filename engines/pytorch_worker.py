@@ -24,17 +24,9 @@ def probe(mode, cuda):
                else f"it was built with CUDA {torch.version.cuda} but sees no GPU")
         raise common.Missing(
             f"PyTorch {torch.__version__} cannot train on CUDA: {why}")
-    info = common.python_info()
-    return {
-        "name": "pytorch",
-        "version": torch.__version__,
-        "mode": mode,
-        "python": info["python"],
-        "numpy": info["numpy"],
-        "interpreter": info["interpreter"],
-        "cuda": torch.version.cuda if cuda else None,
-        "threads": torch.get_num_threads(),
-    }
+    return common.describe("pytorch", torch.__version__, mode,
+                           cuda=torch.version.cuda if cuda else None,
+                           threads=torch.get_num_threads())
 
 
 def build(job, info):

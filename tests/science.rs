@@ -39,11 +39,7 @@ impl BackendTask for Accumulated {
             ..ProbeSpec::default()
         });
         let data = data::load(&spec.dataset, None).unwrap();
-        let input = InputShape {
-            features: data.features,
-            image: data.image,
-            classes: data.classes,
-        };
+        let input = InputShape::of(&data);
         let init = params::to_host(params::flatten(
             &Classifier::<B>::new(&spec.model, input, spec.seed, &device).valid(),
         ))

@@ -50,6 +50,17 @@ pub struct InputShape {
     pub classes: usize,
 }
 
+impl InputShape {
+    /// The input of `data`'s examples.
+    pub fn of(data: &crate::data::Dataset) -> Self {
+        InputShape {
+            features: data.features,
+            image: data.image,
+            classes: data.classes,
+        }
+    }
+}
+
 /// One parameter tensor's initial values, in the order the model visits them.
 #[derive(Clone, Debug, PartialEq)]
 pub struct InitialParameter {

@@ -71,11 +71,7 @@ impl BackendTask for Task<'_> {
             spec.seed,
             &device,
         );
-        let input = InputShape {
-            features: self.data.features,
-            image: self.data.image,
-            classes: self.data.classes,
-        };
+        let input = InputShape::of(self.data);
         let template = Classifier::<B>::new(&spec.model, input, spec.seed, &device).valid();
         anyhow::ensure!(
             self.wa.len() == self.wb.len(),

@@ -102,11 +102,10 @@ pub fn engines_dir() -> Result<PathBuf, String> {
     ))
 }
 
-/// The interpreter: `--python`, else `BATCHBENCH_PYTHON`, else `python3`.
+/// The interpreter: `--python` (whose value clap takes from `BATCHBENCH_PYTHON` when
+/// the flag is absent), else `python3`.
 pub fn python(flag: Option<&str>) -> String {
-    flag.map(str::to_string)
-        .or_else(|| std::env::var("BATCHBENCH_PYTHON").ok())
-        .unwrap_or_else(|| DEFAULT_PYTHON.to_string())
+    flag.unwrap_or(DEFAULT_PYTHON).to_string()
 }
 
 /// Asks `engine`'s worker whether its framework is importable here (on CUDA: built with
@@ -309,6 +308,17 @@ pub struct PreparedData {
     pub data_s: f64,
 }
 
+impl PreparedData {
+    /// The model's input for this data.
+    pub fn input(&self) -> InputShape {
+        InputShape {
+            features: self.features,
+            image: self.image,
+            classes: self.classes,
+        }
+    }
+}
+
 /// Datasets already written by this sweep, by their spec.
 #[derive(Default)]
 pub struct DataCache {
@@ -424,13 +434,8 @@ pub fn write_job<'a>(
     dir: &Path,
 ) -> anyhow::Result<EngineJob<'a>> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let input = InputShape {
-        features: data.features,
-        image: data.image,
-        classes: data.classes,
-    };
     let mut init = Vec::new();
-    for (i, p) in initial_parameters(&spec.model, input, spec.seed)
+    for (i, p) in initial_parameters(&spec.model, data.input(), spec.seed)
         .into_iter()
         .enumerate()
     {
@@ -498,6 +503,9 @@ pub fn worker_command(python: &str, engine: Engine) -> anyhow::Result<Command> {
     let dir = engines_dir().map_err(anyhow::Error::msg)?;
     let mut command = Command::new(python);
     command.arg(dir.join(script));
+    // NVML and CUDA number devices alike. The framework's own CUDA libraries are used:
+    // no library path from batchbench's CUDA probe.
+    command.env("CUDA_DEVICE_ORDER", "PCI_BUS_ID");
     if engine == Engine::Jax {
         // JAX reserves 75% of the GPU's memory at start by default; allocating as it
         // goes makes the sampled peak its use, as for the other engines' pools.
@@ -574,12 +582,5 @@ pub fn describe_data(
     record.data = Some(data.info.clone());
     record.env.dataset_sha256 = Some(data.dataset_sha256.clone());
     record.summary.data_s = prepared_now.then_some(data.data_s);
-    record.summary.parameters = Some(parameter_count(
-        &spec.model,
-        InputShape {
-            features: data.features,
-            image: data.image,
-            classes: data.classes,
-        },
-    ));
+    record.summary.parameters = Some(parameter_count(&spec.model, data.input()));
 }

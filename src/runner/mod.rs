@@ -336,7 +336,9 @@ pub fn run_suite(
 struct Engines<'a> {
     opts: &'a SweepOptions,
     python: String,
-    probed: HashMap<(Engine, bool), Result<Environment, String>>,
+    /// Per engine and device: the environment of its runs, and whether the engine can
+    /// be used there (else the one line saying why).
+    probed: HashMap<(Engine, DeviceKind), (Environment, Result<(), String>)>,
     data: engine::DataCache,
     /// Said once per engine when it cannot be used (printed by the sweep).
     warnings: Vec<String>,
@@ -367,47 +369,42 @@ impl<'a> Engines<'a> {
         on_event: &mut dyn FnMut(&WorkerEvent),
     ) -> anyhow::Result<crate::results::RunRecord> {
         let spec = &job.spec;
-        let cuda = matches!(kind, DeviceKind::Cuda(_));
-        let python = self.python.clone();
+        let python = &self.python;
         let warnings = &mut self.warnings;
-        let env = self.probed.entry((spec.engine, cuda)).or_insert_with(|| {
-            let result = engine::probe(&python, spec.engine, cuda).map(|info| {
-                let mut env =
-                    Environment::capture(&kind.to_string(), if cuda { "cuda" } else { "cpu" });
-                env.engine = Some(info);
-                env
-            });
-            if let Err(e) = &result {
+        let (env, usable) = self.probed.entry((spec.engine, kind)).or_insert_with(|| {
+            let cuda = matches!(kind, DeviceKind::Cuda(_));
+            let mut env =
+                Environment::capture(&kind.to_string(), if cuda { "cuda" } else { "cpu" });
+            let probed = engine::probe(python, spec.engine, cuda);
+            env.engine = probed.as_ref().ok().cloned();
+            if let Err(e) = &probed {
                 warnings.push(e.clone());
             }
-            result
+            (env, probed.map(|_| ()))
         });
+        let env = env.clone();
         let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        let failed = |reason: String, env: Environment| {
-            let mut r = crate::results::RunRecord::new(spec.clone(), env, started_at.clone());
-            r.env.suite_sha256 = job.suite_sha256.clone();
-            r.env.command = job.command.clone();
+        let failed = |reason: String, env: &Environment| {
+            let mut r = crate::results::RunRecord::new(
+                spec.clone(),
+                process::job_env(job, env),
+                started_at.clone(),
+            );
             r.status = RunStatus::Crashed;
             r.reason = Some(reason);
             r.finished_at = r.started_at.clone();
             r
         };
-        let env = match env {
-            Ok(env) => env.clone(),
-            Err(e) => {
-                let mut env =
-                    Environment::capture(&kind.to_string(), if cuda { "cuda" } else { "cpu" });
-                env.engine = None;
-                return Ok(failed(e.clone(), env));
-            }
-        };
+        if let Err(e) = usable {
+            return Ok(failed(e.clone(), &env));
+        }
         let (prepared, prepared_now) = match self.data.prepare(
             &spec.dataset,
             job.suite_dir.as_deref(),
             &self.opts.cache_dir,
         ) {
             Ok(p) => p,
-            Err(e) => return Ok(failed(format!("{e:#}"), env)),
+            Err(e) => return Ok(failed(format!("{e:#}"), &env)),
         };
         let dir = self.opts.cache_dir.join("engine-runs").join(format!(
             "{}-{}",
@@ -417,23 +414,20 @@ impl<'a> Engines<'a> {
         let input = engine::write_job(spec, kind, prepared, &dir)
             .and_then(|j| Ok(serde_json::to_string(&j)?));
         let mut record = match input {
-            Ok(input) => {
-                let mut command = engine::worker_command(&self.python, spec.engine)?;
-                // NVML and CUDA number devices alike. The framework's own CUDA libraries
-                // are used: no library path from batchbench's CUDA probe.
-                command.env("CUDA_DEVICE_ORDER", "PCI_BUS_ID");
-                process::run_worker(
-                    job,
-                    Launch { command, input },
-                    limits,
-                    telemetry,
-                    &env,
-                    &[],
-                    interrupts,
-                    on_event,
-                )?
-            }
-            Err(e) => failed(format!("cannot write the run's files: {e:#}"), env),
+            Ok(input) => process::run_worker(
+                job,
+                Launch {
+                    command: engine::worker_command(&self.python, spec.engine)?,
+                    input,
+                },
+                limits,
+                telemetry,
+                &env,
+                &[],
+                interrupts,
+                on_event,
+            )?,
+            Err(e) => failed(format!("cannot write the run's files: {e:#}"), &env),
         };
         let _ = std::fs::remove_dir_all(&dir);
         engine::describe_data(&mut record, spec, prepared, prepared_now);

@@ -316,7 +316,7 @@ fn explain_from_stderr(record: &mut RunRecord, stderr_tail: &[String]) {
 }
 
 /// `env` with the sweep's suite hash and command.
-fn job_env(job: &WorkerJob, env: &Environment) -> Environment {
+pub(super) fn job_env(job: &WorkerJob, env: &Environment) -> Environment {
     let mut env = env.clone();
     env.suite_sha256 = job.suite_sha256.clone();
     env.command = job.command.clone();

@@ -267,14 +267,7 @@ pub fn execute(
         Ok(Ok(data)) => {
             record.env.dataset_sha256 = Some(data.sha256());
             record.data = Some(DataInfo::of(&data));
-            record.summary.parameters = Some(parameter_count(
-                &spec.model,
-                InputShape {
-                    features: data.features,
-                    image: data.image,
-                    classes: data.classes,
-                },
-            ));
+            record.summary.parameters = Some(parameter_count(&spec.model, InputShape::of(&data)));
             let task = TrainTask {
                 spec,
                 data: &data,

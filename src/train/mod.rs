@@ -113,12 +113,7 @@ pub fn train<B: AutodiffBackend>(
     device: &B::Device,
     observer: &mut dyn TrainObserver,
 ) -> anyhow::Result<TrainOutcome> {
-    let input = InputShape {
-        features: data.features,
-        image: data.image,
-        classes: data.classes,
-    };
-    let model = Classifier::<B>::new(&spec.model, input, spec.seed, device);
+    let model = Classifier::<B>::new(&spec.model, InputShape::of(data), spec.seed, device);
     let optimizer = RunOptimizer::new(&spec.optimizer);
     optimizer.run(spec, data, dev, model, device, observer)
 }
