@@ -214,6 +214,25 @@ fn a_missing_framework_is_recorded_with_the_install_command_never_run_on_burn() 
         "{:?}",
         records[0].reason
     );
+
+    // BATCHBENCH_ENGINES naming a folder without the engines: said, and recorded.
+    let empty = dir.path().join("no-engines");
+    std::fs::create_dir_all(&empty).unwrap();
+    let out = dir.path().join("wrong-engines");
+    std::fs::write(dir.path().join("missing.yaml"), suite).unwrap();
+    batchbench()
+        .env("BATCHBENCH_ENGINES", &empty)
+        .args(["run", "--quiet", "--out"])
+        .arg(&out)
+        .arg(dir.path().join("missing.yaml"))
+        .assert()
+        .success();
+    let records = read_records(&out.join("runs.jsonl")).unwrap().records;
+    let reason = records[0].reason.as_deref().unwrap();
+    assert!(
+        reason.contains("BATCHBENCH_ENGINES") && reason.contains("engines/"),
+        "{reason}"
+    );
 }
 
 #[test]

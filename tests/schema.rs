@@ -73,6 +73,15 @@ const EXPRESSIBLE: &[(&str, &str)] = &[
     ("target-accuracy-in-percent", "target_accuracy maximum 1"),
     ("top-level-list", "a suite is a mapping"),
     ("unknown-device", "device pattern"),
+    ("unknown-engine", "engine enum"),
+    (
+        "probes-on-another-engine",
+        "defaults set engine jax and probes, and nothing can change them",
+    ),
+    (
+        "bf16-on-another-engine",
+        "defaults set engine pytorch and bf16, and nothing can change them",
+    ),
     ("unknown-setting", "additionalProperties false in defaults"),
     ("unknown-top-key", "additionalProperties false at the top"),
     ("unsupported-version", "version const 1"),

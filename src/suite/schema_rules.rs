@@ -206,6 +206,27 @@ pub(super) fn suite_schema_rules(schema: &mut Schema) {
     rules.push(json!({
         "if": defaults_where(json!({
             "type": "object",
+            "required": ["engine", "precision"],
+            "properties": {
+                "engine": {"enum": ["pytorch", "pytorch-compile", "jax"]},
+                "precision": {"enum": ["bf16", "f16"]},
+            },
+        })),
+        "then": unless(&["engine", "precision"]),
+        "$comment": "the Python engines train in f32 only",
+    }));
+    rules.push(json!({
+        "if": defaults_where(json!({
+            "type": "object",
+            "required": ["engine", "probes"],
+            "properties": {"engine": {"enum": ["pytorch", "pytorch-compile", "jax"]}},
+        })),
+        "then": unless(&["engine", "probes"]),
+        "$comment": "probes run on engine: burn only",
+    }));
+    rules.push(json!({
+        "if": defaults_where(json!({
+            "type": "object",
             "required": ["model", "dataset"],
             "properties": {
                 "model": {"type": "object", "required": ["kind"], "properties": {"kind": {"const": "cnn"}}},
