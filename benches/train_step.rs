@@ -12,7 +12,7 @@ use burn::tensor::{Int, Tensor, TensorData};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
 use batchbench::data::synthetic::{SyntheticParams, generate};
-use batchbench::model::{Classifier, InputShape};
+use batchbench::model::{InputShape, Model};
 use batchbench::suite::{ModelKind, ModelSpec};
 use batchbench::train::{DeviceData, cross_entropy};
 
@@ -21,22 +21,17 @@ fn models() -> Vec<(&'static str, ModelSpec)> {
         (
             "mlp",
             ModelSpec {
-                kind: ModelKind::Mlp,
                 hidden: Some(vec![512, 512]),
-                activation: None,
-                channels: None,
-                kernel: None,
+                ..ModelSpec::of(ModelKind::Mlp)
             }
             .resolved(),
         ),
         (
             "cnn",
             ModelSpec {
-                kind: ModelKind::Cnn,
                 hidden: Some(vec![128]),
-                activation: None,
                 channels: Some(vec![32, 64]),
-                kernel: None,
+                ..ModelSpec::of(ModelKind::Cnn)
             }
             .resolved(),
         ),
@@ -70,8 +65,8 @@ fn bench_backend<B: AutodiffBackend>(c: &mut Criterion, name: &str, device: B::D
     for (label, spec) in models() {
         for batch in [32usize, 256, 2048] {
             group.throughput(Throughput::Elements(batch as u64));
-            let mut model = Classifier::<B>::new(&spec, input, 0, &device);
-            let mut optim = SgdConfig::new().init::<B, Classifier<B>>();
+            let mut model = Model::<B>::new(&spec, input, 0, &device);
+            let mut optim = SgdConfig::new().init::<B, Model<B>>();
             let mut cursor = 0;
             group.bench_with_input(BenchmarkId::new(label, batch), &batch, |b, &batch| {
                 b.iter(|| {

@@ -61,7 +61,7 @@ version: 1
 name: $name
 description: gpu-verify step $name
 defaults:
-  dataset: {name: synthetic, train_samples: $train, test_samples: $test, shape: [1, 28, 28], classes: 10}
+  dataset: ${dataset:-"{name: synthetic, train_samples: $train, test_samples: $test, shape: [1, 28, 28], classes: 10}"}
   model: $model
   optimizer: {kind: sgd}
   lr: 0.01
@@ -156,6 +156,18 @@ else
    suite oom "{kind: mlp, hidden: [65536]}" "$big_batch" f32)
   run_suite oom
 fi
+
+# 8b. The workloads where the batch size matters most: ResNet-20 (batch norm, crops
+# and flips on the device) on synthetic 3×32×32 images, and a Transformer language
+# model on synthetic-text (its loss floor is in the record), one epoch each.
+epochs=1; eval_every=1
+dataset="{name: synthetic, train_samples: $train, test_samples: $test, shape: [3, 32, 32], classes: 10}" \
+  suite resnet20 "{kind: resnet, depth: 20}" 512 f32 "augment: {crop: 4, flip: true}"
+run_suite resnet20
+dataset="{name: synthetic-text, vocab: 32, order: 3, sharpness: 2.5, context: 128, train_tokens: $((train * 40)), test_tokens: $((test * 10))}" \
+  suite transformer "{kind: transformer, layers: 4, d_model: 128, heads: 4}" 64 f32 "target: {metric: test_loss, value: 3.0}"
+run_suite transformer
+epochs=3
 
 # 9. bf16 compiles its own kernels again: last, with what time is left.
 if [ "$device" = cpu ]; then

@@ -9,27 +9,10 @@ use crate::suite::*;
 pub fn spec_for_tests() -> RunSpec {
     RunSpec {
         suite: "test".into(),
-        dataset: DatasetSpec {
-            name: DatasetName::Digits,
-            path: None,
-            train_subset: None,
-            test_subset: None,
-            test_fraction: None,
-            data_seed: None,
-            train_samples: None,
-            test_samples: None,
-            features: None,
-            shape: None,
-            classes: None,
-            noise: None,
-        }
-        .resolved(),
+        dataset: DatasetSpec::of(DatasetName::Digits).resolved(),
         model: ModelSpec {
-            kind: ModelKind::Mlp,
             hidden: Some(vec![32]),
-            activation: None,
-            channels: None,
-            kernel: None,
+            ..ModelSpec::of(ModelKind::Mlp)
         }
         .resolved(),
         optimizer: OptimizerSpec::sgd().resolved(),
@@ -47,6 +30,8 @@ pub fn spec_for_tests() -> RunSpec {
         samples: 1257,
         eval_every: 1.0,
         eval_train_samples: 500,
+        target: None,
+        augment: None,
         target_accuracy: Some(0.5),
         precision: Precision::F32,
         engine: Default::default(),
@@ -74,6 +59,7 @@ pub fn record_for_tests(name: &str, acc: f64) -> RunRecord {
         train_acc: acc + 0.05,
         test_loss: 0.6,
         test_acc: acc,
+        test_perplexity: None,
         probes: Default::default(),
     };
     let mut r = RunRecord::new(spec, Environment::default(), "2026-01-01T00:00:00Z".into());

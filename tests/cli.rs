@@ -590,6 +590,8 @@ fn the_gpu_session_verifies_then_sweeps_on_the_cpu_and_leaves_five_files() {
         "pytorch-cnn",
         "jax-mlp",
         "jax-cnn",
+        "resnet20",
+        "transformer",
     ] {
         assert_eq!(status(step), ["ok"], "{step}: {stderr}");
     }

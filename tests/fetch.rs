@@ -56,3 +56,24 @@ fn datasets_that_need_no_download_say_so() {
             .contains("digits needs no download: it is embedded in batchbench")
     );
 }
+
+#[test]
+fn a_cifar10_archive_with_the_wrong_md5_is_refused_and_not_saved() {
+    let mirror = serve(b"not the archive");
+    let dir = tempfile::tempdir().unwrap();
+    let out = batchbench()
+        .env("BATCHBENCH_DATA_MIRROR", &mirror)
+        .args(["data", "fetch", "cifar10", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("/cifar10/cifar-10-binary.tar.gz"), "{err}");
+    assert!(
+        err.contains("does not match the published c32a1d4ab5d03f1284b67883e8d87530"),
+        "{err}"
+    );
+    assert!(err.contains("the file was not saved"), "{err}");
+    assert!(!dir.path().join("cifar-10-binary.tar.gz").exists());
+}

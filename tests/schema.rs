@@ -42,6 +42,7 @@ const EXPRESSIBLE: &[(&str, &str)] = &[
         "exclude-names-a-non-axis",
         "an exclude entry names `seed`, which is not a matrix axis",
     ),
+    ("ghost-without-ghost-batch", "norm: ghost needs ghost_batch"),
     ("missing-batch-size", "no block sets batch_size"),
     ("missing-budget", "no block sets epochs or samples"),
     ("missing-version", "required version"),
@@ -360,6 +361,7 @@ fn a_record_written_now_passes_the_record_schema() {
             train_acc: 0.1,
             test_loss: f64::INFINITY,
             test_acc: 0.1,
+            test_perplexity: None,
             probes: EvalProbes {
                 weight_distance: Some(1.5),
                 ..EvalProbes::default()

@@ -7,7 +7,7 @@ use std::path::Path;
 use batchbench::backend::{BackendTask, CpuBackend, dispatch};
 use batchbench::data;
 use batchbench::device::DeviceKind;
-use batchbench::model::{Classifier, InputShape};
+use batchbench::model::{InputShape, Model};
 use batchbench::probe::params;
 use batchbench::results::record::RunStatus;
 use batchbench::results::store::read_records;
@@ -41,7 +41,7 @@ impl BackendTask for Accumulated {
         let data = data::load(&spec.dataset, None).unwrap();
         let input = InputShape::of(&data);
         let init = params::to_host(params::flatten(
-            &Classifier::<B>::new(&spec.model, input, spec.seed, &device).valid(),
+            &Model::<B>::new(&spec.model, input, spec.seed, &device).valid(),
         ))
         .unwrap();
         let out = upload_and_train::<B>(&spec, &data, &device, &mut NoObserver).unwrap();
@@ -237,4 +237,95 @@ fn the_largest_batch_search_finds_the_memory_limit() {
         .map(|t| t["batch_size"].as_u64().unwrap())
         .collect();
     assert_eq!(&tried[..5], [256, 512, 1024, 2048, 4096]);
+}
+
+/// A ResNet with ghost batch norm and augmentation on digits, and a Transformer on
+/// synthetic-text with a loss target, end to end through workers: the records hold
+/// the target, the token data's entropy floor and the perplexity curve, and the
+/// report shows the floor and labels the language model's axes per token.
+#[test]
+fn resnet_and_transformer_workloads_run_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let suite = dir.path().join("workloads.yaml");
+    std::fs::write(
+        &suite,
+        r#"version: 1
+name: workloads
+defaults:
+  optimizer: {kind: adam}
+  lr: 0.003
+  epochs: 3
+  device: cpu
+matrix:
+  model:
+    - {kind: resnet, depth: 6, widths: [8, 16], norm: ghost, ghost_batch: 8}
+    - {kind: transformer, layers: 1, d_model: 16, heads: 2}
+  batch_size: [16, 32]
+include:
+  - model: {kind: resnet, depth: 6, widths: [8, 16], norm: ghost, ghost_batch: 8}
+    dataset: {name: digits}
+    augment: {crop: 1, flip: true}
+    target_accuracy: 0.5
+  - model: {kind: transformer, layers: 1, d_model: 16, heads: 2}
+    dataset: {name: synthetic-text, vocab: 8, context: 16, train_tokens: 8000, test_tokens: 2000}
+    target: {metric: test_loss, value: 1.9}
+"#,
+    )
+    .unwrap();
+    let out = dir.path().join("r");
+    batchbench()
+        .args(["run", "-q", "--out"])
+        .arg(&out)
+        .arg(&suite)
+        .assert()
+        .success();
+    let report = dir.path().join("report");
+    batchbench()
+        .arg("report")
+        .arg(&out)
+        .arg("--out")
+        .arg(&report)
+        .assert()
+        .success();
+    let records = read_records(&out.join("runs.jsonl")).unwrap().records;
+    assert_eq!(records.len(), 4);
+    for r in &records {
+        assert_eq!(
+            r.status,
+            RunStatus::Ok,
+            "{}: {:?}",
+            r.spec.label(),
+            r.reason
+        );
+        let first = &r.curve[0];
+        let last = r.curve.last().unwrap();
+        assert!(
+            last.train_loss < first.train_loss,
+            "{}: it learns",
+            r.spec.label()
+        );
+        match r.spec.model.kind {
+            batchbench::suite::ModelKind::Transformer => {
+                let text = r.data.as_ref().unwrap().text.as_ref().unwrap();
+                let floor = text.loss_floor_nats.unwrap();
+                assert!(floor > 0.0 && floor < 8f64.ln(), "{floor}");
+                assert!(last.test_loss > floor - 0.05, "no model beats the source");
+                assert_eq!(last.test_perplexity, Some(last.test_loss.exp()));
+                let t = r.summary.target.unwrap();
+                assert_eq!(t.metric, batchbench::suite::schema::TargetMetric::TestLoss);
+                // Reached exactly when some evaluation's test loss is ≤ 1.9.
+                let reached = r.curve.iter().find(|p| p.test_loss <= 1.9).map(|p| p.step);
+                assert_eq!(r.summary.steps_to_target, reached);
+            }
+            _ => {
+                assert!(r.spec.augment.is_some());
+                assert_eq!(r.summary.target_acc, Some(0.5));
+            }
+        }
+    }
+    let html = std::fs::read_to_string(report.join("index.html")).unwrap();
+    assert!(html.contains("entropy floor"), "the floor is drawn");
+    assert!(html.contains("Distance from the entropy floor"));
+    assert!(html.contains("test cross-entropy (nats/token)"));
+    assert!(html.contains("test loss ≤ 1.9"), "the target is named");
 }

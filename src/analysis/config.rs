@@ -76,12 +76,24 @@ pub struct ConfigSummary {
     pub final_train_acc: Option<Estimate>,
     /// Final test accuracy over completed runs.
     pub final_test_acc: Option<Estimate>,
+    /// Final test loss over completed runs.
+    #[serde(default)]
+    pub final_test_loss: Option<Estimate>,
     /// Generalization gap (train − test accuracy).
     pub gap: Option<Estimate>,
     /// Best test accuracy.
     pub best_test_acc: Option<Estimate>,
     /// The target accuracy.
     pub target_acc: Option<f64>,
+    /// The target, on whichever metric.
+    #[serde(default)]
+    pub target: Option<crate::suite::schema::Target>,
+    /// A language model (token data): curves are per token, accuracy is next-token.
+    #[serde(default)]
+    pub language_model: bool,
+    /// synthetic-text: the best achievable mean test loss, nats per token.
+    #[serde(default)]
+    pub loss_floor_nats: Option<f64>,
     /// Runs that reached the target.
     pub reached: usize,
     /// Median time to target over all runs (unreached = ∞); `None` = not reached.
@@ -92,6 +104,10 @@ pub struct ConfigSummary {
     pub time_to_target_runs: Vec<Option<f64>>,
     /// Median steps to target.
     pub steps_to_target: Option<f64>,
+    /// Per-run steps to target (`None` = not reached), in seed order (the critical-batch
+    /// fit resamples them).
+    #[serde(default)]
+    pub steps_to_target_runs: Vec<Option<f64>>,
     /// Median examples to target.
     pub samples_to_target: Option<f64>,
     /// Median epochs to target.
@@ -179,6 +195,7 @@ pub(super) fn summarize_config(source: &str, runs: &[&RunRecord]) -> ConfigSumma
             .collect()
     };
     let times = to_target(&|r| r.summary.time_to_target_s);
+    let steps = to_target(&|r| r.summary.steps_to_target.map(|s| s as f64));
     ConfigSummary {
         source: source.to_string(),
         config_key: first.config_key.clone(),
@@ -200,18 +217,23 @@ pub(super) fn summarize_config(source: &str, runs: &[&RunRecord]) -> ConfigSumma
         failures,
         final_train_acc: est(&|r| r.summary.final_train_acc),
         final_test_acc: est(&|r| r.summary.final_test_acc),
+        final_test_loss: est(&|r| r.summary.final_test_loss),
         gap: est(&|r| r.summary.gap),
         best_test_acc: est(&|r| r.summary.best_test_acc),
         target_acc: first.spec.target_accuracy,
+        target: first.spec.target(),
+        language_model: first.spec.model.kind == crate::suite::ModelKind::Transformer,
+        loss_floor_nats: runs
+            .iter()
+            .find_map(|r| r.data.as_ref()?.text.as_ref()?.loss_floor_nats),
         reached: times.iter().filter(|t| t.is_some()).count(),
         time_to_target_s: median_with_infinite(&times),
         time_to_target_excl_warmup_s: median_with_infinite(&to_target(&|r| {
             r.summary.time_to_target_excl_warmup_s
         })),
         time_to_target_runs: times,
-        steps_to_target: median_with_infinite(&to_target(&|r| {
-            r.summary.steps_to_target.map(|s| s as f64)
-        })),
+        steps_to_target: median_with_infinite(&steps),
+        steps_to_target_runs: steps,
         samples_to_target: median_with_infinite(&to_target(&|r| {
             r.summary.samples_to_target.map(|s| s as f64)
         })),

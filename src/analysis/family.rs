@@ -44,9 +44,15 @@ pub struct TunedGroup {
     pub label: String,
     /// The learning rates tried.
     pub lrs: Vec<f64>,
-    /// The best configuration per batch size (indices into [`Study::configs`]), by
-    /// increasing batch size.
+    /// The best configuration per batch size by steps to target (indices into
+    /// [`Study::configs`]), by increasing batch size: the tuned steps and examples
+    /// curves and the critical-batch fit use these (Shallue et al. and McCandlish et
+    /// al. tune by steps, which machine noise cannot move).
     pub best: Vec<usize>,
+    /// The fastest configuration per batch size by training time to target, for the
+    /// time chart and "fastest on this hardware".
+    #[serde(default)]
+    pub fastest: Vec<usize>,
     /// The critical batch size fitted on the tuned steps-to-target curve.
     pub critical_batch: Option<CriticalBatch>,
 }
@@ -108,40 +114,44 @@ pub(super) fn tuned_groups(
                 .flat_map(|&f| families[f].configs.iter().copied())
                 .collect();
             let batches: BTreeSet<u64> = members.iter().map(|&i| configs[i].batch_size).collect();
-            let best: Vec<usize> = batches
-                .iter()
-                .filter_map(|&b| {
-                    let at_b = members
-                        .iter()
-                        .copied()
-                        .filter(|&i| configs[i].batch_size == b);
-                    at_b.min_by(|&x, &y| {
-                        let (cx, cy) = (&configs[x], &configs[y]);
-                        match (cx.time_to_target_s, cy.time_to_target_s) {
-                            (Some(a), Some(b)) => a.total_cmp(&b),
-                            (Some(_), None) => std::cmp::Ordering::Less,
-                            (None, Some(_)) => std::cmp::Ordering::Greater,
-                            (None, None) => {
+            // Best per batch size by `key` (smaller is better; unreached last), ties
+            // and unreached broken by the final test accuracy.
+            let pick = |key: fn(&ConfigSummary) -> Option<f64>| -> Vec<usize> {
+                batches
+                    .iter()
+                    .filter_map(|&b| {
+                        members
+                            .iter()
+                            .copied()
+                            .filter(|&i| configs[i].batch_size == b)
+                            .min_by(|&x, &y| {
+                                let (cx, cy) = (&configs[x], &configs[y]);
                                 let acc = |c: &ConfigSummary| {
                                     c.final_test_acc.map_or(f64::NEG_INFINITY, |e| e.mean)
                                 };
-                                acc(cy).total_cmp(&acc(cx))
-                            }
-                        }
+                                match (key(cx), key(cy)) {
+                                    (Some(a), Some(b)) => a.total_cmp(&b),
+                                    (Some(_), None) => std::cmp::Ordering::Less,
+                                    (None, Some(_)) => std::cmp::Ordering::Greater,
+                                    (None, None) => acc(cy).total_cmp(&acc(cx)),
+                                }
+                                .then_with(|| acc(cy).total_cmp(&acc(cx)))
+                            })
                     })
-                })
-                .collect();
+                    .collect()
+            };
+            let best = pick(|c| c.steps_to_target);
+            let fastest = pick(|c| c.time_to_target_s);
             let mut lrs: Vec<f64> = members.iter().map(|&i| configs[i].lr).collect();
             lrs.sort_by(f64::total_cmp);
             lrs.dedup();
-            let points: Vec<(f64, f64, f64)> = best
+            let per_batch: Vec<(f64, Vec<Option<f64>>)> = best
                 .iter()
-                .filter_map(|&i| {
-                    Some((
+                .map(|&i| {
+                    (
                         configs[i].batch_size as f64,
-                        configs[i].steps_to_target?,
-                        configs[i].samples_to_target?,
-                    ))
+                        configs[i].steps_to_target_runs.clone(),
+                    )
                 })
                 .collect();
             let label = families[fams[0]]
@@ -154,47 +164,88 @@ pub(super) fn tuned_groups(
                 label,
                 lrs,
                 best,
-                critical_batch: scaling::fit_critical_batch(&points),
+                fastest,
+                critical_batch: scaling::fit_critical_batch(&per_batch),
             }
         })
         .collect()
 }
 
-/// Short names for families: the settings whose values differ between them.
+/// Short names for families: the settings that tell them apart. Greedy, so a label
+/// stays short when families differ in many derived settings at once (a ResNet on
+/// digits beside a Transformer on text differ in a dozen paths; `model.kind` alone
+/// tells them apart): the model kind, the dataset and the engine are tried first, then
+/// every other varying setting in order, each kept only if it splits families the
+/// settings kept so far leave together.
 pub(super) fn family_labels(keys: &[(String, BTreeMap<String, String>)]) -> Vec<String> {
     let all_paths: BTreeSet<&String> = keys.iter().flat_map(|(_, m)| m.keys()).collect();
-    let varying: Vec<&String> = all_paths
+    let mut varying: Vec<&String> = all_paths
         .into_iter()
         .filter(|p| {
             let values: BTreeSet<Option<&String>> = keys.iter().map(|(_, m)| m.get(*p)).collect();
             values.len() > 1
         })
         .collect();
+    let priority = |p: &str| match p {
+        "model.kind" => 0,
+        "dataset.name" => 1,
+        "engine" => 2,
+        _ => 3,
+    };
+    varying.sort_by_key(|p| priority(p));
+    // One candidate per setting; schedules and scaling rules are one candidate each.
+    let mut candidates: Vec<&String> = Vec::new();
+    let mut grouped: BTreeSet<&str> = BTreeSet::new();
+    for p in &varying {
+        let top = p.split('.').next().unwrap_or(p);
+        if p.ends_with("micro_batch_size") || top == "base_batch" {
+            continue;
+        }
+        if matches!(top, "lr_scaling" | "lr_schedule" | "batch_schedule") && !grouped.insert(top) {
+            continue;
+        }
+        candidates.push(p);
+    }
+    let render = |m: &BTreeMap<String, String>, p: &str| -> String {
+        let top = p.split('.').next().unwrap_or(p);
+        let v = m.get(p).map_or("-", |v| v.as_str());
+        match top {
+            // The base batch belongs with the scaling rule it anchors.
+            "lr_scaling" => match m.get("base_batch") {
+                Some(b) if v != "none" => format!("lr {v} from batch {b}"),
+                _ => format!("lr {v}"),
+            },
+            "lr_schedule" => describe_schedule(m),
+            "engine" => v.to_string(),
+            "batch_schedule" => describe_batch_schedule(v),
+            _ if p == "model.kind" || p == "dataset.name" => v.to_string(),
+            _ => format!("{}={v}", short_path(p)),
+        }
+    };
+    let mut classes: Vec<Vec<usize>> = vec![(0..keys.len()).collect()];
+    let mut chosen: Vec<&String> = Vec::new();
+    for p in candidates {
+        let parts: Vec<String> = keys.iter().map(|(_, m)| render(m, p)).collect();
+        let splits =
+            |c: &Vec<usize>| c.iter().map(|&i| &parts[i]).collect::<BTreeSet<_>>().len() > 1;
+        if !classes.iter().any(splits) {
+            continue;
+        }
+        chosen.push(p);
+        classes = classes
+            .into_iter()
+            .flat_map(|c| {
+                let mut by: BTreeMap<&String, Vec<usize>> = BTreeMap::new();
+                for i in c {
+                    by.entry(&parts[i]).or_default().push(i);
+                }
+                by.into_values().collect::<Vec<_>>()
+            })
+            .collect();
+    }
     keys.iter()
         .map(|(source, m)| {
-            let mut parts: Vec<String> = Vec::new();
-            let mut done: BTreeSet<&str> = BTreeSet::new();
-            for p in &varying {
-                let top = p.split('.').next().unwrap_or(p);
-                if p.ends_with("micro_batch_size")
-                    || top == "base_batch"
-                    || !done.insert(top) && top != p.as_str()
-                {
-                    continue;
-                }
-                let v = m.get(*p).map_or("-", |v| v.as_str());
-                parts.push(match top {
-                    // The base batch belongs with the scaling rule it anchors.
-                    "lr_scaling" => match m.get("base_batch") {
-                        Some(b) if v != "none" => format!("lr {v} from batch {b}"),
-                        _ => format!("lr {v}"),
-                    },
-                    "lr_schedule" => describe_schedule(m),
-                    "engine" => v.to_string(),
-                    "batch_schedule" => describe_batch_schedule(v),
-                    _ => format!("{}={v}", short_path(p)),
-                });
-            }
+            let parts: Vec<String> = chosen.iter().map(|p| render(m, p)).collect();
             let mut label = parts.join(", ");
             if !source.is_empty() {
                 label = if label.is_empty() {

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::stats::Estimate;
 use super::{ConfigSummary, Family, TunedGroup, config_name};
-use crate::fmt::{pct, pct_ci, secs};
+use crate::fmt::{pct_ci, secs};
 
 /// A computed statement for the report's headline.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -26,12 +26,54 @@ pub(super) fn findings(
     out.extend(fastest_to_target(configs, families));
     out.extend(best_accuracy(configs, families));
     out.extend(generalization_gap(configs, families));
+    out.extend(loss_floor(configs, families));
     out.extend(critical_batch(families));
     out.extend(tuned_learning_rates(configs, tuned));
     out.extend(sharpness(configs, families));
     out.extend(noise_scale(configs, families));
     out.extend(engines(configs, families));
     out.extend(failures(configs, families));
+    out
+}
+
+/// Per language-model family on a source whose best test loss is known: how far each
+/// batch size's final test loss is from it.
+fn loss_floor(configs: &[ConfigSummary], families: &[Family]) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for fam in families {
+        let members: Vec<&ConfigSummary> = fam.configs.iter().map(|&i| &configs[i]).collect();
+        let Some(floor) = members.iter().find_map(|c| c.loss_floor_nats) else {
+            continue;
+        };
+        let parts: Vec<String> = members
+            .iter()
+            .filter_map(|c| {
+                let l = c.final_test_loss.as_ref()?;
+                Some(format!(
+                    "batch {}: {:.4}{} ({:+.1}%)",
+                    c.batch_size,
+                    l.mean,
+                    l.ci95.map_or(String::new(), |h| format!(" ± {h:.4}")),
+                    (l.mean / floor - 1.0) * 100.0
+                ))
+            })
+            .collect();
+        if parts.is_empty() {
+            continue;
+        }
+        let prefix = if fam.label.is_empty() {
+            String::new()
+        } else {
+            format!("{}: ", fam.label)
+        };
+        out.push(Finding {
+            title: "Distance from the entropy floor".into(),
+            text: format!(
+                "{prefix}the source's best achievable test loss is {floor:.4} nats/token; final test loss (mean over seeds, above the floor): {}.",
+                parts.join("; ")
+            ),
+        });
+    }
     out
 }
 
@@ -76,11 +118,11 @@ fn engines(configs: &[ConfigSummary], families: &[Family]) -> Vec<Finding> {
                     noise(&x, &y)
                 ));
             }
-            if let Some(t) = other.target_acc {
+            if let Some(t) = other.target {
                 let show = |v: Option<f64>| v.map_or("never".to_string(), secs);
                 parts.push(format!(
                     "time to {}: {} vs {}",
-                    pct(t),
+                    t.describe(),
                     show(other.time_to_target_s),
                     show(reference.time_to_target_s)
                 ));
@@ -155,11 +197,35 @@ fn noise(a: &Estimate, b: &Estimate) -> &'static str {
     }
 }
 
-/// Fastest to the target, and whether the runner-up is within noise.
+/// The configurations that share each value of `key`, in first-seen order: findings
+/// compare only configurations with the same target, or on the same data.
+fn grouped_by<K: PartialEq>(
+    configs: &[ConfigSummary],
+    key: impl Fn(&ConfigSummary) -> K,
+) -> Vec<Vec<ConfigSummary>> {
+    let mut groups: Vec<(K, Vec<ConfigSummary>)> = Vec::new();
+    for c in configs {
+        let k = key(c);
+        match groups.iter_mut().find(|(g, _)| *g == k) {
+            Some((_, members)) => members.push(c.clone()),
+            None => groups.push((k, vec![c.clone()])),
+        }
+    }
+    groups.into_iter().map(|(_, g)| g).collect()
+}
+
+/// Fastest to each target, and whether the runner-up is within noise.
 fn fastest_to_target(configs: &[ConfigSummary], families: &[Family]) -> Vec<Finding> {
+    grouped_by(configs, |c| c.target.map(|t| (t.metric, t.value.to_bits())))
+        .iter()
+        .flat_map(|group| fastest_to_one_target(group, families))
+        .collect()
+}
+
+fn fastest_to_one_target(configs: &[ConfigSummary], families: &[Family]) -> Vec<Finding> {
     let mut out = Vec::new();
     let name = |c: &ConfigSummary| config_name(c, families);
-    let target = configs.iter().find_map(|c| c.target_acc);
+    let target = configs.iter().find_map(|c| c.target);
     if let Some(t) = target {
         let mut reached: Vec<&ConfigSummary> = configs
             .iter()
@@ -170,16 +236,22 @@ fn fastest_to_target(configs: &[ConfigSummary], families: &[Family]) -> Vec<Find
                 .unwrap()
                 .total_cmp(&b.time_to_target_s.unwrap())
         });
-        let title = format!("Fastest to {}", pct(t));
+        let title = format!("Fastest to {}", t.describe());
         match reached.as_slice() {
             [] => out.push(Finding {
                 title,
-                text: format!("No configuration reached {} test accuracy in the budget (counted as never, MLPerf-style).", pct(t)),
+                text: format!(
+                    "No configuration reached {} in the budget (counted as never, MLPerf-style).",
+                    t.describe()
+                ),
             }),
             [best, rest @ ..] => {
                 let range = |c: &ConfigSummary| {
                     let v: Vec<f64> = c.time_to_target_runs.iter().flatten().copied().collect();
-                    (v.iter().copied().fold(f64::INFINITY, f64::min), v.iter().copied().fold(0.0, f64::max))
+                    (
+                        v.iter().copied().fold(f64::INFINITY, f64::min),
+                        v.iter().copied().fold(0.0, f64::max),
+                    )
                 };
                 let (lo, hi) = range(best);
                 let mut text = format!(
@@ -208,7 +280,11 @@ fn fastest_to_target(configs: &[ConfigSummary], families: &[Family]) -> Vec<Find
                         ));
                     }
                 }
-                let never: Vec<String> = configs.iter().filter(|c| c.reached == 0).map(|c| name(c)).collect();
+                let never: Vec<String> = configs
+                    .iter()
+                    .filter(|c| c.reached == 0)
+                    .map(|c| name(c))
+                    .collect();
                 if !never.is_empty() {
                     text.push_str(&format!(" Never reached: {}.", never.join(", ")));
                 }
@@ -221,6 +297,23 @@ fn fastest_to_target(configs: &[ConfigSummary], families: &[Family]) -> Vec<Find
 
 /// The best final test accuracy, and the configurations within noise of it.
 fn best_accuracy(configs: &[ConfigSummary], families: &[Family]) -> Vec<Finding> {
+    let groups = grouped_by(configs, |c| c.dataset.clone());
+    let several = groups.len() > 1;
+    groups
+        .iter()
+        .flat_map(|group| {
+            let mut found = best_accuracy_on_one_dataset(group, families);
+            if several {
+                found
+                    .iter_mut()
+                    .for_each(|f| f.title = format!("{} on {}", f.title, group[0].dataset));
+            }
+            found
+        })
+        .collect()
+}
+
+fn best_accuracy_on_one_dataset(configs: &[ConfigSummary], families: &[Family]) -> Vec<Finding> {
     let mut out = Vec::new();
     let name = |c: &ConfigSummary| config_name(c, families);
     let mut by_acc: Vec<&ConfigSummary> = configs
@@ -333,26 +426,33 @@ fn critical_batch(families: &[Family]) -> Vec<Finding> {
 fn tuned_learning_rates(configs: &[ConfigSummary], tuned: &[TunedGroup]) -> Vec<Finding> {
     let mut out = Vec::new();
     for t in tuned {
-        let picks: Vec<String> = t
-            .best
-            .iter()
-            .map(|&i| {
-                format!(
-                    "batch {} → lr {}",
-                    configs[i].batch_size,
-                    crate::fmt::lr(configs[i].lr)
-                )
-            })
-            .collect();
+        let picks = |set: &[usize]| -> String {
+            set.iter()
+                .map(|&i| {
+                    format!(
+                        "batch {} → lr {}",
+                        configs[i].batch_size,
+                        crate::fmt::lr(configs[i].lr)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
         let mut text = format!(
-            "best learning rate per batch size (by time to target, else final test accuracy) among {}: {}.",
+            "best learning rate per batch size by steps to target (else final test accuracy) among {}: {}.",
             t.lrs
                 .iter()
                 .map(|l| crate::fmt::lr(*l))
                 .collect::<Vec<_>>()
                 .join(", "),
-            picks.join("; ")
+            picks(&t.best)
         );
+        if !t.fastest.is_empty() && t.fastest != t.best {
+            text.push_str(&format!(
+                " By training time on this hardware the picks differ: {}.",
+                picks(&t.fastest)
+            ));
+        }
         if let Some(cb) = &t.critical_batch {
             text.push_str(&format!(" On the tuned curve, {}", cb.describe()));
         }
@@ -489,6 +589,7 @@ mod tests {
             ok: acc.len(),
             final_test_acc: est(acc),
             target_acc: Some(0.9),
+            target: Some(crate::suite::schema::Target::accuracy(0.9)),
             reached: reached.len(),
             time_to_target_s: median,
             time_to_target_runs: times.to_vec(),
@@ -514,7 +615,7 @@ mod tests {
             config(0, 128, &[0.5; 3], &[None, None, None]),
         ];
         let f = fastest_to_target(&apart, &fams);
-        assert_eq!(f[0].title, "Fastest to 90.0%");
+        assert_eq!(f[0].title, "Fastest to test accuracy ≥ 90.0%");
         assert!(f[0].text.starts_with("batch 32: median"), "{}", f[0].text);
         assert!(f[0].text.contains("every seed slower"), "{}", f[0].text);
         assert!(
@@ -537,7 +638,7 @@ mod tests {
         assert!(
             fastest_to_target(&none, &fams)[0]
                 .text
-                .starts_with("No configuration reached 90.0%")
+                .starts_with("No configuration reached test accuracy ≥ 90.0%")
         );
         let no_target = [ConfigSummary::default()];
         assert!(fastest_to_target(&no_target, &fams).is_empty());
@@ -603,6 +704,9 @@ mod tests {
             e_min: Some(25_600.0),
             b_crit: Some(256.0),
             r2: 0.99,
+            seeds: 3,
+            b_crit_interval: Some((180.0, 400.0)),
+            resamples_with_b_crit: 990,
         };
         let mut fams = [family("a", vec![]), family("b", vec![])];
         fams[1].critical_batch = Some(fit);
@@ -614,7 +718,7 @@ mod tests {
             f[0].text
         );
         assert!(
-            f[0].text.contains("B_crit = E_min/S_min ≈ 256"),
+            f[0].text.contains("B_crit = E_min/S_min ≈ 256 (95% interval 180 to 400 from resampling the seeds, 990 of 1000"),
             "{}",
             f[0].text
         );
@@ -629,15 +733,17 @@ mod tests {
             label: String::new(),
             lrs: vec![0.1, 0.4],
             best: vec![0, 1],
+            fastest: vec![0, 1],
             critical_batch: None,
         }];
         let f = tuned_learning_rates(&configs, &tuned);
         assert!(
             f[0].text
-                .contains("among 0.1, 0.4: batch 32 → lr 0.1; batch 256 → lr 0.4."),
+                .contains("by steps to target (else final test accuracy) among 0.1, 0.4: batch 32 → lr 0.1; batch 256 → lr 0.4."),
             "{}",
             f[0].text
         );
+        assert!(!f[0].text.contains("By training time"));
     }
 
     #[test]

@@ -105,19 +105,15 @@ pub fn analyze(sets: &[ResultSet]) -> Study {
         })
         .collect();
     for fam in &mut families {
-        let points: Vec<(f64, f64, f64)> = fam
+        let per_batch: Vec<(f64, Vec<Option<f64>>)> = fam
             .configs
             .iter()
-            .filter_map(|&i| {
+            .map(|&i| {
                 let c = &configs[i];
-                Some((
-                    c.batch_size as f64,
-                    c.steps_to_target?,
-                    c.samples_to_target?,
-                ))
+                (c.batch_size as f64, c.steps_to_target_runs.clone())
             })
             .collect();
-        fam.critical_batch = scaling::fit_critical_batch(&points);
+        fam.critical_batch = scaling::fit_critical_batch(&per_batch);
     }
     let tuned = tuned_groups(&configs, &families, &family_keys);
     let findings = findings::findings(&configs, &families, &tuned);

@@ -112,6 +112,7 @@ pub fn load(test_fraction: f64, data_seed: u64) -> anyhow::Result<Dataset> {
             sha256: hex::encode(Sha256::digest(DIGITS_CSV_GZ)),
         }],
         source: "embedded (UCI optical digits via scikit-learn, CC BY 4.0)".into(),
+        text: None,
     })
 }
 

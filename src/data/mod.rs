@@ -5,12 +5,14 @@
 //! hashes). The training loop uploads it to the device once; batches are gathered
 //! there by index (see `train`).
 
+pub mod cifar;
 pub mod digits;
 pub mod fetch;
 pub mod idx;
 pub mod order;
 pub mod spec;
 pub mod synthetic;
+pub mod text;
 
 use std::path::{Path, PathBuf};
 
@@ -68,6 +70,31 @@ pub struct DataFile {
     pub sha256: String,
 }
 
+impl DataFile {
+    /// The record of a file read from `path` with contents `bytes`.
+    pub fn of(path: &Path, bytes: &[u8]) -> Self {
+        DataFile {
+            name: path
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned(),
+            sha256: hex::encode(Sha256::digest(bytes)),
+        }
+    }
+}
+
+impl Normalization {
+    /// Values used as they are (generated data, token ids).
+    pub fn identity() -> Self {
+        Normalization {
+            scale: 1.0,
+            mean: 0.0,
+            std: 1.0,
+        }
+    }
+}
+
 /// A dataset ready for training.
 #[derive(Debug, Clone)]
 pub struct Dataset {
@@ -89,6 +116,9 @@ pub struct Dataset {
     pub files: Vec<DataFile>,
     /// Where it was loaded from.
     pub source: String,
+    /// For token data (language modelling): the windows' context and what is known
+    /// about the source.
+    pub text: Option<text::TextInfo>,
 }
 
 impl Dataset {
@@ -116,7 +146,13 @@ pub struct DataShape {
     pub image: Option<[u64; 3]>,
     /// Number of classes.
     pub classes: u64,
+    /// For token data: tokens predicted per example.
+    pub context: Option<u64>,
 }
+
+/// CIFAR-10's published sizes, assumed (like IDX_CANONICAL) only where its files are
+/// not on this machine.
+const CIFAR_CANONICAL: (u64, u64) = (50_000, 10_000);
 
 /// MNIST's and Fashion-MNIST's published sizes, assumed only where their files are
 /// not on this machine (a suite can be validated before the data is fetched).
@@ -133,16 +169,53 @@ pub fn shape(spec: &DatasetSpec, suite_dir: Option<&Path>) -> Result<DataShape, 
             .transpose()?,
         _ => None,
     };
-    Ok(shape_with(spec, idx.unwrap_or(IDX_CANONICAL)))
+    let counts = match spec.name {
+        DatasetName::Cifar10 => search_dirs(spec, suite_dir)
+            .iter()
+            .find_map(|d| cifar::files_in(d))
+            .map(|(train, test)| cifar::counts(&train, &test))
+            .transpose()?,
+        DatasetName::Text => {
+            let path = text::text_path(spec, suite_dir)?;
+            let (train, test) = text::text_split(text::text_len(&path)?, spec.test_fraction());
+            let context = spec.context();
+            let offset = text::train_offset(spec.data_seed(), context as usize) as u64;
+            let counts = (
+                text::window_count(train, context, offset),
+                text::window_count(test, context, 0),
+            );
+            if counts.0 == 0 || counts.1 == 0 {
+                return Err(format!(
+                    "{}: too short for one window of context + 1 = {} tokens in each split (lower context or test_fraction, or use a longer file)",
+                    path.display(),
+                    context + 1
+                ));
+            }
+            Some(counts)
+        }
+        _ => None,
+    };
+    Ok(shape_with(spec, idx.unwrap_or(IDX_CANONICAL), counts))
 }
 
-/// The shape from the spec alone, with IDX datasets at their published sizes: the
-/// same on every machine (shards use it to split a sweep).
+/// The shape from the spec alone, with file datasets at their published sizes: the
+/// same on every machine (shards use it to split a sweep). A text file has no
+/// published size; its windows are counted as if it held 10 MB.
 pub fn published_shape(spec: &DatasetSpec) -> DataShape {
-    shape_with(spec, IDX_CANONICAL)
+    let counts = (spec.name == DatasetName::Text).then(|| {
+        let (train, test) = text::text_split(10_000_000, spec.test_fraction());
+        let c = spec.context();
+        (train / c, test / c)
+    });
+    shape_with(spec, IDX_CANONICAL, counts)
 }
 
-fn shape_with(spec: &DatasetSpec, (idx_train, idx_test, h, w): (u64, u64, u64, u64)) -> DataShape {
+fn shape_with(
+    spec: &DatasetSpec,
+    (idx_train, idx_test, h, w): (u64, u64, u64, u64),
+    counts: Option<(u64, u64)>,
+) -> DataShape {
+    let mut context = None;
     let (train, test, image, features, classes) = match spec.name {
         DatasetName::Digits => {
             let (train, test) = digits::split_sizes(spec.test_fraction());
@@ -158,6 +231,28 @@ fn shape_with(spec: &DatasetSpec, (idx_train, idx_test, h, w): (u64, u64, u64, u
             spec.features(),
             spec.classes(),
         ),
+        DatasetName::Cifar10 => {
+            let (train, test) = counts.unwrap_or(CIFAR_CANONICAL);
+            (train, test, Some([3, 32, 32]), 3 * 32 * 32, 10)
+        }
+        DatasetName::Text => {
+            let c = spec.context();
+            context = Some(c);
+            let (train, test) = counts.unwrap_or((0, 0));
+            (train, test, None, c + 1, 256)
+        }
+        DatasetName::SyntheticText => {
+            let c = spec.context();
+            context = Some(c);
+            let offset = text::train_offset(spec.data_seed(), c as usize) as u64;
+            (
+                text::window_count(spec.train_tokens(), c, offset),
+                text::window_count(spec.test_tokens(), c, 0),
+                None,
+                c + 1,
+                spec.vocab(),
+            )
+        }
     };
     DataShape {
         train: spec.train_subset.map_or(train, |n| n.min(train)),
@@ -165,6 +260,7 @@ fn shape_with(spec: &DatasetSpec, (idx_train, idx_test, h, w): (u64, u64, u64, u
         features,
         image,
         classes,
+        context,
     }
 }
 
@@ -187,6 +283,9 @@ pub fn load(spec: &DatasetSpec, suite_dir: Option<&Path>) -> anyhow::Result<Data
         DatasetName::Digits => digits::load(spec.test_fraction(), spec.data_seed())?,
         DatasetName::Synthetic => synthetic::generate(&synthetic::SyntheticParams::from_spec(spec)),
         DatasetName::Mnist | DatasetName::FashionMnist => load_idx_dataset(spec, suite_dir)?,
+        DatasetName::Cifar10 => load_cifar(spec, suite_dir)?,
+        DatasetName::Text => text::load_text(spec, suite_dir)?,
+        DatasetName::SyntheticText => text::generate(spec),
     };
     if let Some(n) = spec.train_subset {
         data.train.truncate(n as usize, data.features);
@@ -272,6 +371,26 @@ fn find_idx_files(spec: &DatasetSpec, dirs: &[PathBuf]) -> anyhow::Result<(PathB
     )
 }
 
+fn load_cifar(spec: &DatasetSpec, suite_dir: Option<&Path>) -> anyhow::Result<Dataset> {
+    let dirs = search_dirs(spec, suite_dir);
+    if let Some((dir, (train, test))) = dirs
+        .iter()
+        .find_map(|d| cifar::files_in(d).map(|f| (d.clone(), f)))
+    {
+        return cifar::load(&dir, &train, &test);
+    }
+    let looked = dirs
+        .iter()
+        .map(|d| format!("  {}", d.display()))
+        .collect::<Vec<_>>()
+        .join("\n");
+    anyhow::bail!(
+        "dataset cifar10 not found: no folder holds data_batch_*.bin and {} (directly or in {}/). Looked in:\n{looked}\nGet it with `batchbench data fetch cifar10`, or set `path:` in the suite or $BATCHBENCH_DATA",
+        cifar::TEST_FILE,
+        cifar::ARCHIVE_DIR
+    )
+}
+
 fn load_idx_dataset(spec: &DatasetSpec, suite_dir: Option<&Path>) -> anyhow::Result<Dataset> {
     let (dir, files) = find_idx_files(spec, &search_dirs(spec, suite_dir))?;
     let mut hashes = Vec::new();
@@ -286,14 +405,7 @@ fn load_idx_dataset(spec: &DatasetSpec, suite_dir: Option<&Path>) -> anyhow::Res
         }
         let bytes = std::fs::read(path)
             .map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", path.display()))?;
-        hashes.push(DataFile {
-            name: path
-                .file_name()
-                .unwrap_or_default()
-                .to_string_lossy()
-                .into_owned(),
-            sha256: hex::encode(Sha256::digest(&bytes)),
-        });
+        hashes.push(DataFile::of(path, &bytes));
         arrays.push(idx::parse_idx(path, &bytes)?);
     }
     let [train_x, train_y, test_x, test_y]: [idx::IdxArray; 4] =
@@ -326,6 +438,7 @@ fn load_idx_dataset(spec: &DatasetSpec, suite_dir: Option<&Path>) -> anyhow::Res
         normalization,
         files: hashes,
         source: dir.display().to_string(),
+        text: None,
     })
 }
 
@@ -415,18 +528,8 @@ mod tests {
 
     fn spec_at(dir: &Path) -> DatasetSpec {
         DatasetSpec {
-            name: DatasetName::Mnist,
             path: Some(dir.display().to_string()),
-            train_subset: None,
-            test_subset: None,
-            test_fraction: None,
-            data_seed: None,
-            train_samples: None,
-            test_samples: None,
-            features: None,
-            shape: None,
-            classes: None,
-            noise: None,
+            ..DatasetSpec::of(DatasetName::Mnist)
         }
     }
 

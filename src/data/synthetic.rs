@@ -89,11 +89,7 @@ pub fn generate(p: &SyntheticParams) -> Dataset {
         features: p.features,
         image: p.image,
         classes: p.classes,
-        normalization: Normalization {
-            scale: 1.0,
-            mean: 0.0,
-            std: 1.0,
-        },
+        normalization: Normalization::identity(),
         files: vec![DataFile {
             name: format!(
                 "generated:synthetic(train={},test={},features={},classes={},noise={},seed={})",
@@ -102,6 +98,7 @@ pub fn generate(p: &SyntheticParams) -> Dataset {
             sha256: hex::encode(hash.finalize()),
         }],
         source: "generated".into(),
+        text: None,
     }
 }
 

@@ -6,7 +6,7 @@ use burn::tensor::activation::log_softmax;
 use burn::tensor::backend::Backend;
 use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
 
-use super::Classifier;
+use super::Model;
 use crate::data::{Dataset, Split};
 
 /// Examples per forward pass during evaluation.
@@ -104,13 +104,16 @@ pub fn eval_windows(n: usize) -> (usize, Vec<EvalWindow>) {
     (width, windows)
 }
 
-/// Loss and accuracy of `model` on `(x, y)`, in equal windows ([`eval_windows`]).
+/// Loss and accuracy of `model` on `(x, y)`, in equal windows ([`eval_windows`]):
+/// mean cross-entropy and accuracy over every prediction (for a language model, every
+/// position of every window).
 pub fn evaluate<B: Backend>(
-    model: &Classifier<B>,
+    model: &Model<B>,
     x: &Tensor<B, 2>,
     y: &Tensor<B, 1, Int>,
 ) -> anyhow::Result<(f64, f64)> {
-    let n = y.dims()[0];
+    let [n, features] = x.dims();
+    let per = model.targets_per_example(features);
     let device = x.device();
     let mut loss_sum = Tensor::<B, 1>::zeros([1], &device);
     let mut correct = Tensor::<B, 1, Int>::zeros([1], &device);
@@ -120,20 +123,24 @@ pub fn evaluate<B: Backend>(
         let xb = x.clone().slice(rows.clone());
         let yb = y.clone().slice(rows);
         // 0 for rows the previous window counted; applied to every window, so each
-        // runs the same kernels.
-        let keep: Vec<i64> = (0..width).map(|i| i64::from(i >= w.skip)).collect();
-        let keep = Tensor::<B, 1, Int>::from_data(TensorData::new(keep, [width]), &device);
-        let logits = model.forward(xb);
+        // runs the same kernels. One value per prediction (a row's `per` positions).
+        let keep: Vec<i64> = (0..width * per)
+            .map(|i| i64::from(i / per >= w.skip))
+            .collect();
+        let keep = Tensor::<B, 1, Int>::from_data(TensorData::new(keep, [width * per]), &device);
+        let (logits, targets) = model.logits_and_targets(xb, yb);
+        let m = width * per;
         let picked = log_softmax(logits.clone(), 1)
-            .gather(1, yb.clone().reshape([width, 1]))
-            .reshape([width]);
+            .gather(1, targets.clone().reshape([m, 1]))
+            .reshape([m]);
         loss_sum = loss_sum + (picked * keep.clone().float()).sum().neg();
-        let predicted = logits.argmax(1).reshape([width]);
-        correct = correct + (predicted.equal(yb).int() * keep).sum();
+        let predicted = logits.argmax(1).reshape([m]);
+        correct = correct + (predicted.equal(targets).int() * keep).sum();
     }
     let loss: f64 = loss_sum.try_into_scalar().map_err(device_error)?.elem();
     let correct: i64 = correct.try_into_scalar().map_err(device_error)?.elem();
-    Ok((loss / n as f64, correct as f64 / n as f64))
+    let total = (n * per) as f64;
+    Ok((loss / total, correct as f64 / total))
 }
 
 /// A device execution error (e.g. CUDA out of memory, surfaced at a sync) as anyhow.
@@ -184,19 +191,13 @@ mod tests {
         let device = Default::default();
         let n = EVAL_BATCH + 3; // two windows of 4098 rows overlapping by one
         let features = 4;
-        let spec = crate::suite::ModelSpec {
-            kind: crate::suite::ModelKind::Logreg,
-            hidden: None,
-            activation: None,
-            channels: None,
-            kernel: None,
-        };
+        let spec = crate::suite::ModelSpec::of(crate::suite::ModelKind::Logreg);
         let input = InputShape {
             features,
             image: None,
             classes: 3,
         };
-        let model = Classifier::<B>::new(&spec, input, 7, &device);
+        let model = Model::<B>::new(&spec, input, 7, &device);
         let xs: Vec<f32> = (0..n * features)
             .map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0)
             .collect();

@@ -18,7 +18,7 @@ use crate::data::{self, Dataset};
 use crate::device::DeviceKind;
 use crate::model::eval::{DeviceData, evaluate};
 use crate::model::params;
-use crate::model::{Classifier, InputShape};
+use crate::model::{InputShape, Model};
 use crate::results::artifacts::{
     INTERPOLATION_FILE, InterpolationCurve, load_weights, weights_path,
 };
@@ -72,7 +72,7 @@ impl BackendTask for Task<'_> {
             &device,
         );
         let input = InputShape::of(self.data);
-        let template = Classifier::<B>::new(&spec.model, input, spec.seed, &device).valid();
+        let template = Model::<B>::new(&spec.model, input, spec.seed, &device).valid();
         anyhow::ensure!(
             self.wa.len() == self.wb.len(),
             "the two runs' weights differ in size"

@@ -21,7 +21,7 @@ use rand::SeedableRng;
 use rand::seq::index::sample;
 use rand_chacha::ChaCha8Rng;
 
-use crate::model::Classifier;
+use crate::model::Model;
 use crate::model::eval::{DeviceData, cross_entropy, device_error};
 use crate::results::probes::{EndProbes, EvalProbes, Sharpness, finite};
 use crate::suite::ProbeSpec;
@@ -40,11 +40,12 @@ pub struct ProbeRunner<B: AutodiffBackend> {
 
 /// The flat gradient of the mean cross-entropy on `(x, y)`, and the loss.
 fn grads_of<B: AutodiffBackend>(
-    model: &Classifier<B>,
+    model: &Model<B>,
     x: Tensor<B, 2>,
     y: Tensor<B, 1, Int>,
 ) -> (Tensor<B::InnerBackend, 1>, Tensor<B, 1>) {
-    let loss = cross_entropy(model.forward(x), y);
+    let (logits, targets) = model.logits_and_targets(x, y);
+    let loss = cross_entropy(logits, targets);
     let grads = GradientsParams::from_grads(loss.backward(), model);
     (params::flatten_grads(model, &grads), loss)
 }
@@ -53,7 +54,7 @@ impl<B: AutodiffBackend> ProbeRunner<B> {
     /// Prepares the probes for a model at its initial weights.
     pub fn new(
         spec: &ProbeSpec,
-        model: &Classifier<B>,
+        model: &Model<B>,
         n_train: usize,
         seed: u64,
     ) -> anyhow::Result<Self> {
@@ -96,11 +97,7 @@ impl<B: AutodiffBackend> ProbeRunner<B> {
     }
 
     /// Values measured at an evaluation point.
-    pub fn at_eval(
-        &mut self,
-        model: &Classifier<B>,
-        dev: &DeviceData<B>,
-    ) -> anyhow::Result<EvalProbes> {
+    pub fn at_eval(&mut self, model: &Model<B>, dev: &DeviceData<B>) -> anyhow::Result<EvalProbes> {
         let mut out = EvalProbes::default();
         if let Some(theta0) = &self.theta0 {
             let d = params::norm_sq(params::flatten(&model.valid()) - theta0.clone())?.sqrt();
@@ -142,7 +139,7 @@ impl<B: AutodiffBackend> ProbeRunner<B> {
     /// Values measured once at the end of the run (sharpness).
     pub fn at_end(
         &mut self,
-        model: &Classifier<B>,
+        model: &Model<B>,
         dev: &DeviceData<B>,
         seed: u64,
     ) -> anyhow::Result<EndProbes> {

@@ -154,9 +154,9 @@ const COLUMNS: &[ColumnDef] = &[
     },
     ColumnDef {
         title: "Time to target",
-        help: "Median training seconds until the test accuracy first reached the target, warm-up included; runs that never reached it count as infinite (MLPerf); (reached/runs)",
+        help: "Median training seconds until the target (test accuracy, or the metric the suite names) was first reached, warm-up included; runs that never reached it count as infinite (MLPerf); (reached/runs)",
         numeric: true,
-        shown: |s| any(s, |c| c.target_acc.is_some()),
+        shown: |s| any(s, |c| c.target.is_some()),
         hidden_as: None,
         cell: |_, c| {
             let shown = match c.time_to_target_s {
@@ -170,7 +170,7 @@ const COLUMNS: &[ColumnDef] = &[
         title: "Steps to target",
         help: "Median optimizer steps until the target (unreached = ∞)",
         numeric: true,
-        shown: |s| any(s, |c| c.target_acc.is_some()),
+        shown: |s| any(s, |c| c.target.is_some()),
         hidden_as: None,
         cell: |_, c| opt(c.steps_to_target, big),
     },
@@ -178,7 +178,7 @@ const COLUMNS: &[ColumnDef] = &[
         title: "Samples to target",
         help: "Median training examples seen until the target (unreached = ∞)",
         numeric: true,
-        shown: |s| any(s, |c| c.target_acc.is_some()),
+        shown: |s| any(s, |c| c.target.is_some()),
         hidden_as: None,
         cell: |_, c| opt(c.samples_to_target, big),
     },

@@ -113,6 +113,9 @@ pub struct CurvePoint {
     #[serde(with = "non_finite_as_null")]
     #[schemars(schema_with = "non_finite_as_null::schema")]
     pub test_acc: f64,
+    /// Language models: exp(test loss), per token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_perplexity: Option<f64>,
     /// Probe values measured at this point (e.g. `weight_distance`).
     #[serde(default, skip_serializing_if = "EvalProbes::is_empty")]
     pub probes: EvalProbes,
@@ -133,8 +136,11 @@ pub struct Summary {
     pub gap: Option<f64>,
     /// Best test accuracy over the curve.
     pub best_test_acc: Option<f64>,
-    /// The target used (from the spec).
+    /// The accuracy target used (from the spec).
     pub target_acc: Option<f64>,
+    /// The target used, on whichever metric (from the spec).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<crate::suite::schema::Target>,
     /// Training seconds until the test accuracy first reached the target, warm-up
     /// included; null when never reached.
     pub time_to_target_s: Option<f64>,
@@ -241,6 +247,10 @@ pub struct DataInfo {
     /// itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub arrays_sha256: Option<String>,
+    /// Token data: context, vocabulary and, for synthetic-text, the entropy rate and
+    /// the best achievable test loss.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<crate::data::text::TextInfo>,
 }
 
 impl DataInfo {
@@ -255,6 +265,7 @@ impl DataInfo {
             normalization: data.normalization.clone(),
             files: data.files.clone(),
             arrays_sha256: None,
+            text: data.text.clone(),
         }
     }
 }
@@ -329,6 +340,7 @@ impl RunRecord {
             started_at,
             summary: Summary {
                 target_acc: spec.target_accuracy,
+                target: spec.target(),
                 ..Summary::default()
             },
             spec,

@@ -123,8 +123,8 @@ impl RunMonitor {
         );
         // Energy until the target: from the loop's start to the arrival of the first
         // evaluation point that reached it.
-        if let Some(target) = record.spec.target_accuracy
-            && let Some(p) = record.curve.iter().find(|p| p.test_acc >= target)
+        if let Some(target) = record.spec.target()
+            && let Some(p) = crate::train::summary::first_reaching(&record.curve, &target)
             && let Some(&(_, arrived)) = self.eval_arrivals.iter().find(|(s, _)| *s == p.step)
         {
             let from = self.loop_started_s.unwrap_or(0.0);

@@ -130,10 +130,10 @@ pub fn one_line(i: usize, n: usize, r: &RunRecord) -> String {
     if let Some(v) = s.samples_per_s {
         parts.push(format!("{v:.0} samples/s"));
     }
-    match (s.target_acc, s.time_to_target_s) {
-        (Some(t), Some(tt)) => parts.push(format!("{:.0}% reached at {tt:.2} s", t * 100.0)),
+    match (r.spec.target(), s.time_to_target_s) {
+        (Some(t), Some(tt)) => parts.push(format!("{} reached at {tt:.2} s", t.describe())),
         (Some(t), None) if r.status == RunStatus::Ok => {
-            parts.push(format!("{:.0}% not reached", t * 100.0))
+            parts.push(format!("{} not reached", t.describe()))
         }
         _ => {}
     }

@@ -96,24 +96,32 @@ impl CheckValue for f64 {
 
 impl CheckValue for DatasetSpec {
     fn check(&self, _field: &str) -> Result<(), String> {
-        let synthetic = self.name == DatasetName::Synthetic;
-        let idx = matches!(self.name, DatasetName::Mnist | DatasetName::FashionMnist);
+        use DatasetName::*;
+        let name = self.name;
+        let synthetic = name == Synthetic;
+        let files = matches!(name, Mnist | FashionMnist | Cifar10);
+        let tokens = matches!(name, Text | SyntheticText);
         unused(
             "path",
-            self.path.is_some() && !idx,
-            "mnist and fashion-mnist",
+            self.path.is_some() && !(files || name == Text),
+            "mnist, fashion-mnist, cifar10 and text",
         )?;
+        if name == Text && self.path.is_none() {
+            return Err(
+                "text needs `path`: the file to read as tokens (relative to the suite)".into(),
+            );
+        }
         unused(
             "test_fraction",
-            self.test_fraction.is_some() && self.name != DatasetName::Digits,
-            "digits",
+            self.test_fraction.is_some() && !matches!(name, Digits | Text),
+            "digits and text",
         )?;
         unused(
             "data_seed",
-            self.data_seed.is_some() && idx,
-            "digits and synthetic",
+            self.data_seed.is_some() && files,
+            "digits, synthetic, text and synthetic-text",
         )?;
-        for (name, set) in [
+        for (field, set) in [
             ("train_samples", self.train_samples.is_some()),
             ("test_samples", self.test_samples.is_some()),
             ("features", self.features.is_some()),
@@ -121,7 +129,55 @@ impl CheckValue for DatasetSpec {
             ("classes", self.classes.is_some()),
             ("noise", self.noise.is_some()),
         ] {
-            unused(name, set && !synthetic, "the synthetic dataset")?;
+            unused(field, set && !synthetic, "the synthetic dataset")?;
+        }
+        unused(
+            "context",
+            self.context.is_some() && !tokens,
+            "text and synthetic-text",
+        )?;
+        for (field, set) in [
+            ("vocab", self.vocab.is_some()),
+            ("order", self.order.is_some()),
+            ("sharpness", self.sharpness.is_some()),
+            ("train_tokens", self.train_tokens.is_some()),
+            ("test_tokens", self.test_tokens.is_some()),
+        ] {
+            unused(field, set && name != SyntheticText, "synthetic-text")?;
+        }
+        if tokens {
+            in_range_u64(self.context(), 2, 8192, "context")?;
+        }
+        if name == SyntheticText {
+            let (vocab, order) = (self.vocab(), self.order());
+            in_range_u64(vocab, 2, 256, "vocab")?;
+            in_range_u64(order, 1, 4, "order")?;
+            let states = vocab.saturating_pow(order as u32);
+            if states.saturating_mul(vocab) > crate::data::text::MAX_MARKOV_TRANSITIONS {
+                return Err(format!(
+                    "vocab^(order + 1) = {} transitions is too many for the exact entropy computation; at most {} (lower vocab or order)",
+                    states.saturating_mul(vocab),
+                    crate::data::text::MAX_MARKOV_TRANSITIONS
+                ));
+            }
+            let sharpness = self.sharpness();
+            if !(sharpness.is_finite() && (0.0..=20.0).contains(&sharpness)) {
+                return Err(format!("sharpness {sharpness} must be between 0 and 20"));
+            }
+            in_range_u64(self.train_tokens(), 16, 100_000_000, "train_tokens")?;
+            in_range_u64(self.test_tokens(), 16, 100_000_000, "test_tokens")?;
+            let context = self.context();
+            for (field, n) in [
+                ("train_tokens", self.train_tokens()),
+                ("test_tokens", self.test_tokens()),
+            ] {
+                if n < context + 1 {
+                    return Err(format!(
+                        "{field} ({n}) is shorter than one sequence of context + 1 = {} tokens",
+                        context + 1
+                    ));
+                }
+            }
         }
         if let Some(n) = self.train_subset {
             in_range_u64(n, 1, 100_000_000, "train_subset")?;
@@ -180,9 +236,81 @@ impl CheckValue for ModelSpec {
             unused("hidden", self.hidden.is_some(), "mlp and cnn")?;
             unused("activation", self.activation.is_some(), "mlp and cnn")?;
         }
+        if matches!(kind, ModelKind::Resnet | ModelKind::Transformer) {
+            unused("hidden", self.hidden.is_some(), "mlp and cnn")?;
+            unused("activation", self.activation.is_some(), "mlp and cnn")?;
+        }
         if kind != ModelKind::Cnn {
             unused("channels", self.channels.is_some(), "cnn")?;
             unused("kernel", self.kernel.is_some(), "cnn")?;
+        }
+        if kind != ModelKind::Resnet {
+            for (name, set) in [
+                ("depth", self.depth.is_some()),
+                ("widths", self.widths.is_some()),
+                ("norm", self.norm.is_some()),
+                ("ghost_batch", self.ghost_batch.is_some()),
+            ] {
+                unused(name, set, "resnet")?;
+            }
+        }
+        if kind != ModelKind::Transformer {
+            for (name, set) in [
+                ("layers", self.layers.is_some()),
+                ("d_model", self.d_model.is_some()),
+                ("heads", self.heads.is_some()),
+                ("dropout", self.dropout.is_some()),
+            ] {
+                unused(name, set, "transformer")?;
+            }
+        }
+        if kind == ModelKind::Resnet {
+            let resolved = self.resolved();
+            let widths = resolved.widths.as_deref().unwrap_or_default();
+            if widths.is_empty() || widths.len() > 4 {
+                return Err("widths must list 1 to 4 stages, e.g. [16, 32, 64]".into());
+            }
+            for &w in widths {
+                in_range_u64(w, 1, 1024, "each width")?;
+            }
+            let depth = resolved.depth.unwrap_or(20);
+            if super::layout::resnet_blocks_per_stage(depth, widths.len()).is_none() || depth > 200
+            {
+                let per = 2 * widths.len() as u64;
+                return Err(format!(
+                    "depth {depth} does not fit {} stages of basic blocks: depth = {per}·n + 2 for n blocks per stage, e.g. {} or {} (at most 200)",
+                    widths.len(),
+                    per + 2,
+                    3 * per + 2
+                ));
+            }
+            match (resolved.norm, self.ghost_batch) {
+                (Some(Norm::Ghost), None) => {
+                    return Err(
+                        "norm: ghost needs `ghost_batch`, the examples per ghost batch (e.g. 32)"
+                            .into(),
+                    );
+                }
+                (Some(Norm::Ghost), Some(g)) => in_range_u64(g, 2, 1 << 20, "ghost_batch")?,
+                (_, Some(_)) => unused("ghost_batch", true, "resnet with norm: ghost")?,
+                _ => {}
+            }
+        }
+        if kind == ModelKind::Transformer {
+            let r = self.resolved();
+            let (layers, d, heads) = (r.layers.unwrap(), r.d_model.unwrap(), r.heads.unwrap());
+            in_range_u64(layers, 1, 64, "layers")?;
+            in_range_u64(d, 2, 8192, "d_model")?;
+            in_range_u64(heads, 1, 128, "heads")?;
+            if d % heads != 0 {
+                return Err(format!(
+                    "heads ({heads}) must divide d_model ({d}); each head gets d_model / heads dimensions"
+                ));
+            }
+            let p = r.dropout.unwrap();
+            if !(p.is_finite() && (0.0..=0.9).contains(&p)) {
+                return Err(format!("dropout {p} must be between 0 and 0.9"));
+            }
         }
         if let Some(hidden) = &self.hidden {
             if hidden.len() > 16 {
@@ -352,6 +480,37 @@ macro_rules! always_valid {
 }
 always_valid!(LrScaling, Precision, Engine, DeviceRequest);
 
+impl CheckValue for Target {
+    fn check(&self, _field: &str) -> Result<(), String> {
+        let v = self.value;
+        let ok = v.is_finite()
+            && match self.metric {
+                TargetMetric::TestAccuracy => v > 0.0 && v <= 1.0,
+                TargetMetric::TestPerplexity => v >= 1.0,
+                TargetMetric::TestLoss | TargetMetric::TrainLoss => v > 0.0,
+            };
+        if ok {
+            Ok(())
+        } else {
+            Err(format!(
+                "{v} is not allowed for {}; {}",
+                self.metric.as_str(),
+                match self.metric {
+                    TargetMetric::TestAccuracy => "an accuracy is a fraction in (0, 1], e.g. 0.9",
+                    TargetMetric::TestPerplexity => "a perplexity is at least 1",
+                    _ => "a loss target is a number of nats > 0",
+                }
+            ))
+        }
+    }
+}
+
+impl CheckValue for Augment {
+    fn check(&self, _field: &str) -> Result<(), String> {
+        in_range_u64(self.crop, 0, 16, "crop")
+    }
+}
+
 impl DatasetSpec {
     /// A copy with every default that applies to this dataset written out, so the
     /// record says exactly what was used.
@@ -370,7 +529,21 @@ impl DatasetSpec {
                 d.classes = Some(d.classes());
                 d.noise = Some(d.noise());
             }
-            DatasetName::Mnist | DatasetName::FashionMnist => {}
+            DatasetName::Text => {
+                d.test_fraction = Some(d.test_fraction());
+                d.data_seed = Some(d.data_seed());
+                d.context = Some(d.context());
+            }
+            DatasetName::SyntheticText => {
+                d.data_seed = Some(d.data_seed());
+                d.context = Some(d.context());
+                d.vocab = Some(d.vocab());
+                d.order = Some(d.order());
+                d.sharpness = Some(d.sharpness());
+                d.train_tokens = Some(d.train_tokens());
+                d.test_tokens = Some(d.test_tokens());
+            }
+            DatasetName::Mnist | DatasetName::FashionMnist | DatasetName::Cifar10 => {}
         }
         d
     }
@@ -381,35 +554,57 @@ impl ModelSpec {
     /// `features` values (laid out as `image` for a cnn) and `classes` outputs: conv +
     /// 2×2 pool blocks (each halving the image), then dense layers with biases.
     pub fn parameters(&self, features: u64, image: Option<[u64; 3]>, classes: u64) -> u64 {
-        let mut count = 0u64;
-        let mut dense_in = features;
-        if self.kind == ModelKind::Cnn
-            && let Some([mut c, mut h, mut w]) = image
-        {
-            let k = self.kernel.unwrap_or(3);
-            for &out in self.channels.iter().flatten() {
-                count = count.saturating_add(out.saturating_mul(c * k * k) + out);
-                (c, h, w) = (out, h / 2, w / 2);
-            }
-            dense_in = c * h * w;
-        }
-        let hidden = match self.kind {
-            ModelKind::Logreg => vec![],
-            _ => self.hidden.clone().unwrap_or_default(),
+        let input = super::layout::Input {
+            features: features as usize,
+            image: image.map(|[c, h, w]| [c as usize, h as usize, w as usize]),
+            classes: classes as usize,
         };
-        for out in hidden.into_iter().chain([classes]) {
-            count = count.saturating_add(dense_in.saturating_mul(out).saturating_add(out));
-            dense_in = out;
+        self.layout(input)
+            .iter()
+            .map(|t| {
+                t.shape
+                    .iter()
+                    .fold(1u64, |a, &d| a.saturating_mul(d as u64))
+            })
+            .fold(0u64, u64::saturating_add)
+    }
+
+    /// A model of `kind` with every option left to its default.
+    pub fn of(kind: ModelKind) -> ModelSpec {
+        ModelSpec {
+            kind,
+            hidden: None,
+            activation: None,
+            channels: None,
+            kernel: None,
+            depth: None,
+            widths: None,
+            norm: None,
+            ghost_batch: None,
+            layers: None,
+            d_model: None,
+            heads: None,
+            dropout: None,
         }
-        count
     }
 
     /// A copy with the defaults of its kind written out.
     pub fn resolved(&self) -> ModelSpec {
         let mut m = self.clone();
-        if m.kind != ModelKind::Logreg {
+        if matches!(m.kind, ModelKind::Mlp | ModelKind::Cnn) {
             m.hidden.get_or_insert_with(|| vec![128]);
             m.activation.get_or_insert(Activation::Relu);
+        }
+        if m.kind == ModelKind::Resnet {
+            m.depth.get_or_insert(20);
+            m.widths.get_or_insert_with(|| vec![16, 32, 64]);
+            m.norm.get_or_insert(Norm::Batch);
+        }
+        if m.kind == ModelKind::Transformer {
+            m.layers.get_or_insert(2);
+            m.d_model.get_or_insert(64);
+            m.heads.get_or_insert(4);
+            m.dropout.get_or_insert(0.0);
         }
         if m.kind == ModelKind::Cnn {
             m.channels.get_or_insert_with(|| vec![16, 32]);

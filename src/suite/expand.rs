@@ -409,6 +409,111 @@ impl Suite {
             }
         }
 
+        let tokens = shape.context.is_some();
+        match model.kind {
+            ModelKind::Transformer if !tokens => {
+                return Err(at(
+                    "model",
+                    format!(
+                        "a transformer needs token data; {} is not (use text or synthetic-text)",
+                        dataset.name
+                    ),
+                ));
+            }
+            ModelKind::Transformer => {}
+            _ if tokens => {
+                return Err(at(
+                    "model",
+                    format!(
+                        "{} is token data (a language-modelling task); only model kind transformer trains on it",
+                        dataset.name
+                    ),
+                ));
+            }
+            ModelKind::Resnet => {
+                let Some([_, h, w]) = shape.image else {
+                    return Err(at(
+                        "model",
+                        format!(
+                            "a resnet needs image data; {} is not an image dataset (give a synthetic dataset a `shape`)",
+                            dataset.name
+                        ),
+                    ));
+                };
+                let halvings = model.widths.as_ref().map_or(3, Vec::len) as u32 - 1;
+                if h >> halvings == 0 || w >> halvings == 0 {
+                    return Err(at(
+                        "model",
+                        format!(
+                            "{} stages halve {h}×{w} images to nothing; use fewer widths",
+                            halvings + 1
+                        ),
+                    ));
+                }
+            }
+            _ => {}
+        }
+        if let (Some(Norm::Ghost), Some(g)) = (model.norm, model.ghost_batch) {
+            let micro = |b: u64| b / accumulate;
+            let sizes = std::iter::once(batch_size)
+                .chain(batch_schedule.iter().flatten().map(|b| b.batch_size));
+            for b in sizes {
+                if micro(b) % g != 0 {
+                    return Err(at(
+                        "model",
+                        format!(
+                            "ghost_batch {g} does not divide the micro-batch of {} examples (batch {b} / accumulate {accumulate}); ghost batches must split each micro-batch evenly",
+                            micro(b)
+                        ),
+                    ));
+                }
+            }
+        }
+
+        if model.kind == ModelKind::Resnet
+            && model.norm != Some(Norm::None)
+            && value(&s.probes).is_some()
+        {
+            return Err(at(
+                "probes",
+                "probes run forward passes in training mode, which would move a batch-normalized network's running statistics (and so its evaluation); use norm: none with probes, or drop them".into(),
+            ));
+        }
+
+        let augment = value(&s.augment).filter(|a| !a.is_identity());
+        if let Some(a) = augment {
+            let Some([_, h, w]) = shape.image else {
+                return Err(at(
+                    "augment",
+                    format!(
+                        "augment applies to image data; {} is not an image dataset",
+                        dataset.name
+                    ),
+                ));
+            };
+            if a.crop >= h.min(w) {
+                return Err(at(
+                    "augment",
+                    format!(
+                        "crop {} is not smaller than the {h}×{w} images; use at most {}",
+                        a.crop,
+                        h.min(w) - 1
+                    ),
+                ));
+            }
+        }
+
+        let (target_accuracy, target) = match (value(&s.target_accuracy), value(&s.target)) {
+            (Some(_), Some(_)) => {
+                return Err(at(
+                    "target",
+                    "set `target` or `target_accuracy`, not both (target_accuracy: X is target: {metric: test_accuracy, value: X})".into(),
+                ));
+            }
+            (_, Some(t)) if t.metric == TargetMetric::TestAccuracy => (Some(t.value), None),
+            (a, t) => (a, t),
+        };
+
         let parameters = model.parameters(shape.features, shape.image, shape.classes);
         if parameters > MAX_PARAMETERS {
             return Err(at(
@@ -438,6 +543,13 @@ impl Suite {
                 Some(("precision", format!("precision {}", precision.as_str())))
             } else if value(&s.probes).is_some() {
                 Some(("probes", "probes".to_string()))
+            } else if matches!(model.kind, ModelKind::Resnet | ModelKind::Transformer) {
+                Some((
+                    "model",
+                    format!("model kind {:?}", model.kind).to_lowercase(),
+                ))
+            } else if augment.is_some() {
+                Some(("augment", "augment".to_string()))
             } else {
                 None
             };
@@ -445,7 +557,7 @@ impl Suite {
                 return Err(at(
                     field,
                     format!(
-                        "engine {} does not support {what} (probes and precisions other than f32 run on engine: burn only); remove it from the {} runs or use engine: burn",
+                        "engine {} does not support {what} (probes, precisions other than f32, resnet, transformer and augmentation run on engine: burn only); remove it from the {} runs or use engine: burn",
                         engine.as_str(),
                         engine.as_str()
                     ),
@@ -478,7 +590,9 @@ impl Suite {
             samples,
             eval_every,
             eval_train_samples,
-            target_accuracy: value(&s.target_accuracy),
+            target_accuracy,
+            target,
+            augment,
             precision,
             engine,
             seed: value(&s.seed).unwrap_or(0),

@@ -11,6 +11,7 @@
 pub mod checks;
 mod expand;
 mod keys;
+pub mod layout;
 mod located;
 pub mod schema;
 mod schema_rules;

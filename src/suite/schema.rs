@@ -37,6 +37,26 @@ pub use crate::data::spec::{DatasetName, DatasetSpec};
         "if": {"properties": {"kind": {"not": {"const": "cnn"}}}},
         "then": {"properties": {"channels": {"type": "null"}, "kernel": {"type": "null"}}},
         "$comment": "channels and kernel apply only to cnn"
+    },
+    {
+        "if": {"properties": {"kind": {"enum": ["resnet", "transformer"]}}},
+        "then": {"properties": {"hidden": {"type": "null"}, "activation": {"type": "null"}}},
+        "$comment": "hidden and activation apply only to mlp and cnn"
+    },
+    {
+        "if": {"properties": {"kind": {"not": {"const": "resnet"}}}},
+        "then": {"properties": {"depth": {"type": "null"}, "widths": {"type": "null"}, "norm": {"type": "null"}, "ghost_batch": {"type": "null"}}},
+        "$comment": "depth, widths, norm and ghost_batch apply only to resnet"
+    },
+    {
+        "if": {"properties": {"norm": {"const": "ghost"}}, "required": ["norm"]},
+        "then": {"required": ["ghost_batch"]},
+        "$comment": "norm: ghost needs ghost_batch"
+    },
+    {
+        "if": {"properties": {"kind": {"not": {"const": "transformer"}}}},
+        "then": {"properties": {"layers": {"type": "null"}, "d_model": {"type": "null"}, "heads": {"type": "null"}, "dropout": {"type": "null"}}},
+        "$comment": "layers, d_model, heads and dropout apply only to transformer"
     }
 ]))]
 pub struct ModelSpec {
@@ -57,6 +77,152 @@ pub struct ModelSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 11), extend("not" = {"type": "integer", "multipleOf": 2}))]
     pub kernel: Option<u64>,
+    /// resnet: layers, 6n + 2 for n basic blocks per stage (8, 14, 20, 32, 44, 56, 110:
+    /// ResNet-8 and ResNet-20 are He et al.'s CIFAR networks). Default 20.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 8, max = 200))]
+    pub depth: Option<u64>,
+    /// resnet: channels of each stage (the stem has the first; each later stage halves
+    /// the spatial size). Default `[16, 32, 64]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 4), inner(range(min = 1, max = 1024)))]
+    pub widths: Option<Vec<u64>>,
+    /// resnet: normalization after each convolution. Default batch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub norm: Option<Norm>,
+    /// resnet with `norm: ghost`: examples per ghost batch (Hoffer et al. 2017): the
+    /// statistics are computed over slices of this many examples of each micro-batch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 2, max = 1_048_576))]
+    pub ghost_batch: Option<u64>,
+    /// transformer: decoder blocks. Default 2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 64))]
+    pub layers: Option<u64>,
+    /// transformer: width of the residual stream. Default 64.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 2, max = 8192))]
+    pub d_model: Option<u64>,
+    /// transformer: attention heads (must divide d_model). Default 4.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 128))]
+    pub heads: Option<u64>,
+    /// transformer: dropout probability after attention and the MLP. Default 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 0.9))]
+    pub dropout: Option<f64>,
+}
+
+/// A target on one metric of the evaluation curve.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    /// Which metric.
+    pub metric: TargetMetric,
+    /// The value that counts as reached: at least this for accuracy, at most this for
+    /// losses and perplexity.
+    #[schemars(range(min = 0))]
+    pub value: f64,
+}
+
+/// Metrics a target can be set on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetMetric {
+    /// Test accuracy (next-token accuracy for a language model), a fraction.
+    TestAccuracy,
+    /// Mean test cross-entropy, nats.
+    TestLoss,
+    /// exp(test loss).
+    TestPerplexity,
+    /// Mean cross-entropy on the fixed training subset, nats.
+    TrainLoss,
+}
+
+impl TargetMetric {
+    /// The name as written in suites.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TargetMetric::TestAccuracy => "test_accuracy",
+            TargetMetric::TestLoss => "test_loss",
+            TargetMetric::TestPerplexity => "test_perplexity",
+            TargetMetric::TrainLoss => "train_loss",
+        }
+    }
+}
+
+impl Target {
+    /// An accuracy target.
+    pub fn accuracy(value: f64) -> Self {
+        Target {
+            metric: TargetMetric::TestAccuracy,
+            value,
+        }
+    }
+
+    /// The metric's value at an evaluation point.
+    pub fn measure(&self, p: &crate::results::record::CurvePoint) -> f64 {
+        match self.metric {
+            TargetMetric::TestAccuracy => p.test_acc,
+            TargetMetric::TestLoss => p.test_loss,
+            TargetMetric::TestPerplexity => p.test_loss.exp(),
+            TargetMetric::TrainLoss => p.train_loss,
+        }
+    }
+
+    /// Whether `p` reaches the target (a NaN never does).
+    pub fn reached(&self, p: &crate::results::record::CurvePoint) -> bool {
+        let v = self.measure(p);
+        match self.metric {
+            TargetMetric::TestAccuracy => v >= self.value,
+            _ => v <= self.value,
+        }
+    }
+
+    /// "test accuracy ≥ 90%", "test loss ≤ 1.20".
+    pub fn describe(&self) -> String {
+        match self.metric {
+            TargetMetric::TestAccuracy => {
+                format!("test accuracy ≥ {}", crate::fmt::pct(self.value))
+            }
+            TargetMetric::TestLoss => format!("test loss ≤ {}", self.value),
+            TargetMetric::TestPerplexity => format!("test perplexity ≤ {}", self.value),
+            TargetMetric::TrainLoss => format!("train loss ≤ {}", self.value),
+        }
+    }
+}
+
+/// Augmentation of image batches on the device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Augment {
+    /// Pad by this many zero pixels on each side, then crop back to the image size at
+    /// a random offset. 0 = no crop. Default 0.
+    #[serde(default)]
+    #[schemars(range(min = 0, max = 16))]
+    pub crop: u64,
+    /// Flip each image horizontally with probability 1/2. Default false.
+    #[serde(default)]
+    pub flip: bool,
+}
+
+impl Augment {
+    /// Whether it changes anything.
+    pub fn is_identity(&self) -> bool {
+        self.crop == 0 && !self.flip
+    }
+}
+
+/// Normalization in a residual network.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Norm {
+    /// Batch normalization over each micro-batch (Ioffe and Szegedy 2015).
+    Batch,
+    /// Ghost batch normalization: statistics over slices of `ghost_batch` examples.
+    Ghost,
+    /// No normalization.
+    None,
 }
 
 /// Model families.
@@ -69,6 +235,10 @@ pub enum ModelKind {
     Mlp,
     /// Convolutional network: conv + pool blocks, then a dense head.
     Cnn,
+    /// CIFAR-style residual network: 3×3 stem, stages of basic blocks, global pooling.
+    Resnet,
+    /// Decoder-only causal Transformer over tokens (language model).
+    Transformer,
 }
 
 /// Non-linearities.
@@ -633,8 +803,15 @@ settings_fields! {
     /// Size of the fixed training subset on which train loss and accuracy are measured.
     /// Default: the whole training set up to 10,000 examples.
     eval_train_samples: u64,
-    /// Test accuracy (0..1) that counts as reaching the target.
+    /// Test accuracy (0..1) that counts as reaching the target (shorthand for
+    /// `target: {metric: test_accuracy, value: X}`).
     target_accuracy: f64,
+    /// The target on any metric: `{metric: test_loss, value: 1.2}`. Accuracy targets
+    /// are reached from below, loss and perplexity targets from above.
+    target: Target,
+    /// Data augmentation on the device, inside the training time: `{crop: 4, flip: true}`
+    /// (random crop after zero padding by `crop` pixels, horizontal flip), image data only.
+    augment: Augment,
     /// Float type of the model: f32, bf16 or f16.
     precision: Precision,
     /// The framework that trains: burn (default), pytorch, pytorch-compile or jax.

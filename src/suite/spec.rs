@@ -52,6 +52,13 @@ pub struct RunSpec {
     /// The target test accuracy, if the suite sets one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_accuracy: Option<f64>,
+    /// A target on another metric (an accuracy target is `target_accuracy`, so keys of
+    /// suites written before stay the same).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<Target>,
+    /// Augmentation of each training batch on the device.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub augment: Option<Augment>,
     /// Float type of the model.
     pub precision: Precision,
     /// The framework that trains (left out for Burn, so older keys stay valid).
@@ -148,6 +155,11 @@ impl RunSpec {
         value
     }
 
+    /// The run's target, whichever way the suite wrote it.
+    pub fn target(&self) -> Option<Target> {
+        self.target.or(self.target_accuracy.map(Target::accuracy))
+    }
+
     /// Optimizer steps the budget makes (without a batch schedule: samples / batch).
     pub fn steps(&self) -> u64 {
         match &self.batch_schedule {
@@ -199,6 +211,24 @@ impl RunSpec {
                 "cnn[{}|{}]",
                 list(&self.model.channels),
                 list(&self.model.hidden)
+            ),
+            ModelKind::Resnet => {
+                let norm = match (self.model.norm, self.model.ghost_batch) {
+                    (Some(Norm::Ghost), Some(g)) => format!(",ghost{g}"),
+                    (Some(Norm::None), _) => ",nonorm".into(),
+                    _ => String::new(),
+                };
+                format!(
+                    "resnet{}[{}{norm}]",
+                    self.model.depth.unwrap_or(20),
+                    list(&self.model.widths)
+                )
+            }
+            ModelKind::Transformer => format!(
+                "transformer[{}x{}h{}]",
+                self.model.layers.unwrap_or(2),
+                self.model.d_model.unwrap_or(64),
+                self.model.heads.unwrap_or(4)
             ),
         }
     }

@@ -17,6 +17,7 @@
 //! - evaluation runs in large batches on the non-autodiff backend, on the whole test
 //!   set and on a fixed, seeded subset of the training set.
 
+pub mod augment;
 pub mod optim;
 pub mod plan;
 pub mod schedule;
@@ -30,7 +31,7 @@ use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
 
 use crate::data::Dataset;
-use crate::model::{Classifier, InputShape};
+use crate::model::{InputShape, Model};
 use crate::results::record::{CurvePoint, Divergence};
 use crate::suite::RunSpec;
 use crate::telemetry::Phase;
@@ -113,7 +114,7 @@ pub fn train<B: AutodiffBackend>(
     device: &B::Device,
     observer: &mut dyn TrainObserver,
 ) -> anyhow::Result<TrainOutcome> {
-    let model = Classifier::<B>::new(&spec.model, InputShape::of(data), spec.seed, device);
+    let model = Model::<B>::new(&spec.model, InputShape::of(data), spec.seed, device);
     let optimizer = RunOptimizer::new(&spec.optimizer);
     optimizer.run(spec, data, dev, model, device, observer)
 }
@@ -123,14 +124,14 @@ pub(crate) fn run_loop<B, O>(
     spec: &RunSpec,
     data: &Dataset,
     dev: &DeviceData<B>,
-    mut model: Classifier<B>,
+    mut model: Model<B>,
     mut optim: O,
     device: &B::Device,
     observer: &mut dyn TrainObserver,
 ) -> anyhow::Result<TrainOutcome>
 where
     B: AutodiffBackend,
-    O: burn::optim::Optimizer<Classifier<B>, B>,
+    O: burn::optim::Optimizer<Model<B>, B>,
 {
     let n_train = data.train.len();
     let mut plan = plan::StepPlan::new(spec, n_train);
@@ -145,9 +146,15 @@ where
     let mut warmup_samples = 0;
     let mut last_loss: Option<f64> = None;
     let mut curve = Vec::new();
-    let mut accumulator = burn::optim::GradientsAccumulator::<Classifier<B>>::new();
+    let mut accumulator = burn::optim::GradientsAccumulator::<Model<B>>::new();
+    let augmenter = match (spec.augment, data.image) {
+        (Some(a), Some(image)) => Some(augment::Augmenter::<B>::new(a, image, spec.seed, device)),
+        _ => None,
+    };
+    // Dropout draws from the backend's generator: seed it with the run.
+    B::seed(device, spec.seed);
 
-    let measure = |model: &Classifier<B>,
+    let measure = |model: &Model<B>,
                    steps: u64,
                    samples: u64,
                    train_s: f64,
@@ -181,6 +188,7 @@ where
             train_acc,
             test_loss,
             test_acc,
+            test_perplexity: data.text.is_some().then(|| test_loss.exp()),
             probes: Default::default(),
         };
         Ok(point)
@@ -193,7 +201,7 @@ where
     };
     // Probe values join the point before it is published; their time is not training.
     let mut publish = |mut point: CurvePoint,
-                       model: &Classifier<B>,
+                       model: &Model<B>,
                        eval_s: &mut f64,
                        observer: &mut dyn TrainObserver|
      -> anyhow::Result<CurvePoint> {
@@ -234,7 +242,12 @@ where
             let idx = perm.clone().slice(from..from + micro);
             let xb = dev.train_x.clone().select(0, idx.clone());
             let yb = dev.train_y.clone().select(0, idx);
-            let loss = cross_entropy(model.forward(xb), yb);
+            let xb = match &augmenter {
+                Some(a) => a.apply(xb, steps, k as u64),
+                None => xb,
+            };
+            let (logits, targets) = model.logits_and_targets(xb, yb);
+            let loss = cross_entropy(logits, targets);
             // Each micro-batch contributes 1/k of the mean over the whole batch.
             let loss = if spec.accumulate > 1 {
                 loss.div_scalar(spec.accumulate as f64)

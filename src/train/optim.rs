@@ -11,7 +11,7 @@ use burn::tensor::backend::AutodiffBackend;
 
 use super::{DeviceData, TrainObserver, TrainOutcome, run_loop};
 use crate::data::Dataset;
-use crate::model::Classifier;
+use crate::model::Model;
 use crate::suite::{OptimizerKind, OptimizerSpec, RunSpec};
 
 /// A resolved optimizer choice.
@@ -69,7 +69,7 @@ impl RunOptimizer {
         spec: &RunSpec,
         data: &Dataset,
         dev: &DeviceData<B>,
-        model: Classifier<B>,
+        model: Model<B>,
         device: &B::Device,
         observer: &mut dyn TrainObserver,
     ) -> anyhow::Result<TrainOutcome> {

@@ -3,19 +3,20 @@
 
 use crate::results::record::{CurvePoint, Summary};
 use crate::suite::RunSpec;
+use crate::suite::schema::Target;
 
 use super::{TrainOutcome, WARMUP_STEPS};
 
-/// The first evaluation point whose test accuracy reaches `target`.
-pub fn first_reaching(curve: &[CurvePoint], target: f64) -> Option<&CurvePoint> {
-    curve.iter().find(|p| p.test_acc >= target)
+/// The first evaluation point that reaches `target`.
+pub fn first_reaching<'a>(curve: &'a [CurvePoint], target: &Target) -> Option<&'a CurvePoint> {
+    curve.iter().find(|p| target.reached(p))
 }
 
 /// Summarizes a run. Targets never reached stay `None`.
 pub fn summarize(spec: &RunSpec, outcome: &TrainOutcome) -> Summary {
     let last = outcome.curve.last();
-    let target = spec.target_accuracy;
-    let reached = target.and_then(|t| first_reaching(&outcome.curve, t));
+    let target = spec.target();
+    let reached = target.and_then(|t| first_reaching(&outcome.curve, &t));
     let steady_s = outcome.warmup_s.map(|w| outcome.train_s - w);
     let steady_samples = outcome.samples.saturating_sub(outcome.warmup_samples);
     let samples_per_s = steady_s
@@ -40,7 +41,8 @@ pub fn summarize(spec: &RunSpec, outcome: &TrainOutcome) -> Summary {
             .fold(None, |best: Option<f64>, a| {
                 Some(best.map_or(a, |b| b.max(a)))
             }),
-        target_acc: target,
+        target_acc: spec.target_accuracy,
+        target,
         time_to_target_s: reached.map(|p| p.train_s),
         time_to_target_excl_warmup_s: reached.and_then(|p| {
             outcome

@@ -91,8 +91,9 @@ pub fn scaling_group(study: &Study) -> ChartGroup {
     let nf = study.families.len();
     for (k, t) in study.tuned.iter().enumerate() {
         let best: Vec<&ConfigSummary> = t.best.iter().map(|&i| &study.configs[i]).collect();
-        let pts = |f: &dyn Fn(&ConfigSummary) -> Option<f64>| {
-            best.iter()
+        let fastest: Vec<&ConfigSummary> = t.fastest.iter().map(|&i| &study.configs[i]).collect();
+        let pts_of = |set: &[&ConfigSummary], f: &dyn Fn(&ConfigSummary) -> Option<f64>| {
+            set.iter()
                 .filter_map(|c| Some((c.batch_size as f64, f(c)?)))
                 .collect::<Vec<_>>()
         };
@@ -109,9 +110,13 @@ pub fn scaling_group(study: &Study) -> ChartGroup {
             color: Some(nf + k),
             ..Series::default()
         };
-        steps.series.push(mk(pts(&|c| c.steps_to_target)));
-        samples.series.push(mk(pts(&|c| c.samples_to_target)));
-        time.series.push(mk(pts(&|c| c.time_to_target_s)));
+        steps.series.push(mk(pts_of(&best, &|c| c.steps_to_target)));
+        samples
+            .series
+            .push(mk(pts_of(&best, &|c| c.samples_to_target)));
+        // Time: the fastest learning rate per batch size on this hardware.
+        time.series
+            .push(mk(pts_of(&fastest, &|c| c.time_to_target_s)));
     }
     ChartGroup {
         title: "Scaling: how many steps, examples and seconds the target takes".into(),
