@@ -86,6 +86,10 @@ const EXPRESSIBLE: &[(&str, &str)] = &[
     ("unknown-setting", "additionalProperties false in defaults"),
     ("unknown-top-key", "additionalProperties false at the top"),
     ("unsupported-version", "version const 1"),
+    (
+        "transformer-on-image-data",
+        "defaults set a transformer on digits, and nothing can change them",
+    ),
     ("wrong-type-hidden", "hidden is a list"),
     ("wrong-type-lr", "lr is a number"),
     ("zero-batch", "batch_size minimum 1"),

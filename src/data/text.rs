@@ -416,3 +416,64 @@ mod tests {
         assert_eq!(s.y[0], 5);
     }
 }
+
+#[cfg(test)]
+mod file_tests {
+    use super::*;
+
+    fn spec(path: &Path, context: u64) -> DatasetSpec {
+        DatasetSpec {
+            path: Some(path.display().to_string()),
+            context: Some(context),
+            ..DatasetSpec::of(DatasetName::Text)
+        }
+        .resolved()
+    }
+
+    #[test]
+    fn a_file_becomes_byte_windows_with_the_counts_validate_predicts() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("corpus.txt");
+        let text: Vec<u8> = (0..10_000u32)
+            .map(|i| b"the quick brown fox "[(i % 20) as usize])
+            .collect();
+        std::fs::write(&path, &text).unwrap();
+        let s = spec(&path, 16);
+        let data = load_text(&s, None).unwrap();
+        let shape = crate::data::shape(&s, None).unwrap();
+        assert_eq!(
+            (data.train.len() as u64, data.test.len() as u64),
+            (shape.train, shape.test)
+        );
+        assert_eq!(shape.context, Some(16));
+        assert_eq!((data.features, data.classes), (17, 256));
+        let info = data.text.as_ref().unwrap();
+        assert_eq!((info.train_tokens, info.test_tokens), (9_000, 1_000));
+        assert_eq!(info.entropy_rate_nats, None, "unknown for a file");
+        // Token ids are the bytes; the test split is the file's end.
+        let first_test = &data.test.x[..17];
+        let expected: Vec<f32> = text[9_000..9_017].iter().map(|&b| f32::from(b)).collect();
+        assert_eq!(first_test, &expected[..]);
+        assert_eq!(data.files[0].name, "corpus.txt");
+    }
+
+    #[test]
+    fn a_missing_or_short_file_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope.txt");
+        let e = crate::data::shape(&spec(&missing, 16), None).unwrap_err();
+        assert!(e.contains("nope.txt cannot be read"), "{e}");
+        let short = dir.path().join("short.txt");
+        std::fs::write(&short, b"tiny").unwrap();
+        let e = crate::data::shape(&spec(&short, 16), None).unwrap_err();
+        assert!(
+            e.contains("too short for one window of context + 1 = 17 tokens"),
+            "{e}"
+        );
+        let e = load_text(&spec(&short, 16), None).unwrap_err().to_string();
+        assert!(
+            e.contains("make no window of context + 1 = 17 tokens"),
+            "{e}"
+        );
+    }
+}

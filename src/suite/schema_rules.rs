@@ -240,6 +240,31 @@ pub(super) fn suite_schema_rules(schema: &mut Schema) {
         "then": unless(&["model", "dataset"]),
         "$comment": "a cnn needs image data; a synthetic dataset without a shape is not",
     }));
+    let tokens = json!(["text", "synthetic-text"]);
+    rules.push(json!({
+        "if": defaults_where(json!({
+            "type": "object",
+            "required": ["model", "dataset"],
+            "properties": {
+                "model": {"type": "object", "required": ["kind"], "properties": {"kind": {"const": "transformer"}}},
+                "dataset": {"type": "object", "required": ["name"], "properties": {"name": {"not": {"enum": tokens}}}},
+            },
+        })),
+        "then": unless(&["model", "dataset"]),
+        "$comment": "a transformer needs token data (text or synthetic-text)",
+    }));
+    rules.push(json!({
+        "if": defaults_where(json!({
+            "type": "object",
+            "required": ["model", "dataset"],
+            "properties": {
+                "model": {"type": "object", "required": ["kind"], "properties": {"kind": {"not": {"const": "transformer"}}}},
+                "dataset": {"type": "object", "required": ["name"], "properties": {"name": {"enum": tokens}}},
+            },
+        })),
+        "then": unless(&["model", "dataset"]),
+        "$comment": "token data trains only a transformer",
+    }));
 
     push_all_of(schema, rules);
 }
