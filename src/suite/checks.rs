@@ -232,11 +232,7 @@ impl CheckValue for DatasetSpec {
 impl CheckValue for ModelSpec {
     fn check(&self, _field: &str) -> Result<(), String> {
         let kind = self.kind;
-        if kind == ModelKind::Logreg {
-            unused("hidden", self.hidden.is_some(), "mlp and cnn")?;
-            unused("activation", self.activation.is_some(), "mlp and cnn")?;
-        }
-        if matches!(kind, ModelKind::Resnet | ModelKind::Transformer) {
+        if !matches!(kind, ModelKind::Mlp | ModelKind::Cnn) {
             unused("hidden", self.hidden.is_some(), "mlp and cnn")?;
             unused("activation", self.activation.is_some(), "mlp and cnn")?;
         }

@@ -29,7 +29,7 @@ pub use crate::data::spec::{DatasetName, DatasetSpec};
 #[serde(deny_unknown_fields)]
 #[schemars(extend("allOf" = [
     {
-        "if": {"properties": {"kind": {"const": "logreg"}}},
+        "if": {"properties": {"kind": {"enum": ["logreg", "resnet", "transformer"]}}},
         "then": {"properties": {"hidden": {"type": "null"}, "activation": {"type": "null"}}},
         "$comment": "hidden and activation apply only to mlp and cnn"
     },
@@ -37,11 +37,6 @@ pub use crate::data::spec::{DatasetName, DatasetSpec};
         "if": {"properties": {"kind": {"not": {"const": "cnn"}}}},
         "then": {"properties": {"channels": {"type": "null"}, "kernel": {"type": "null"}}},
         "$comment": "channels and kernel apply only to cnn"
-    },
-    {
-        "if": {"properties": {"kind": {"enum": ["resnet", "transformer"]}}},
-        "then": {"properties": {"hidden": {"type": "null"}, "activation": {"type": "null"}}},
-        "$comment": "hidden and activation apply only to mlp and cnn"
     },
     {
         "if": {"properties": {"kind": {"not": {"const": "resnet"}}}},
