@@ -4,9 +4,11 @@
 
 use crate::stats::Estimate;
 
-/// Seconds with sensible precision: `0.027 s`, `3.94 s`, `440 s`.
+/// Seconds with sensible precision: `0.106 ms`, `0.027 s`, `3.94 s`, `440 s`.
 pub fn secs(s: f64) -> String {
-    if s < 0.1 {
+    if s < 0.01 {
+        format!("{:.3} ms", s * 1e3)
+    } else if s < 0.1 {
         format!("{:.3} s", s)
     } else if s < 10.0 {
         format!("{:.2} s", s)
@@ -146,6 +148,7 @@ mod tests {
 
     #[test]
     fn numbers_read_the_same_everywhere() {
+        assert_eq!(secs(0.000106), "0.106 ms");
         assert_eq!(secs(0.0271), "0.027 s");
         assert_eq!(secs(3.944), "3.94 s");
         assert_eq!(secs(440.3), "440 s");

@@ -32,6 +32,7 @@ fn main() -> ExitCode {
         Command::Report(args) => args.run(),
         Command::Compare(args) => args.run(),
         Command::MaxBatch(args) => args.run(),
+        Command::Advise(args) => args.run(),
         Command::Interpolate(args) => args.run(),
         Command::History(args) => args.run(),
         Command::Merge(args) => args.run(),

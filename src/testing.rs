@@ -31,6 +31,7 @@ pub fn spec_for_tests() -> RunSpec {
         eval_every: 1.0,
         eval_train_samples: 500,
         target: None,
+        stop_at_target: false,
         augment: None,
         target_accuracy: Some(0.5),
         precision: Precision::F32,

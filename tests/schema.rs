@@ -43,6 +43,14 @@ const EXPRESSIBLE: &[(&str, &str)] = &[
         "an exclude entry names `seed`, which is not a matrix axis",
     ),
     ("ghost-without-ghost-batch", "norm: ghost needs ghost_batch"),
+    (
+        "stop-at-target-without-target",
+        "defaults set stop_at_target and no block sets a target",
+    ),
+    (
+        "stop-at-target-on-another-engine",
+        "defaults set stop_at_target on engine pytorch, and nothing can change them",
+    ),
     ("missing-batch-size", "no block sets batch_size"),
     ("missing-budget", "no block sets epochs or samples"),
     ("missing-version", "required version"),

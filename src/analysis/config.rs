@@ -142,8 +142,8 @@ pub struct ConfigSummary {
     pub run_keys: Vec<String>,
 }
 
-fn optimizer_label(r: &RunRecord) -> String {
-    let o = &r.spec.optimizer;
+/// The optimizer in a few characters: `sgd(m=0.9)`.
+pub fn optimizer_label(o: &crate::suite::OptimizerSpec) -> String {
     let mut label = format!("{:?}", o.kind).to_lowercase();
     let mut extras = Vec::new();
     if let Some(m) = o.momentum.filter(|&m| m > 0.0) {
@@ -202,7 +202,7 @@ pub(super) fn summarize_config(source: &str, runs: &[&RunRecord]) -> ConfigSumma
         family: 0,
         model: first.spec.model_label(),
         dataset: first.spec.dataset.name.to_string(),
-        optimizer: optimizer_label(first),
+        optimizer: optimizer_label(&first.spec.optimizer),
         batch_size: first.spec.batch_size,
         epochs: first.spec.epochs,
         accumulate: first.spec.accumulate,

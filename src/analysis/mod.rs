@@ -11,6 +11,7 @@
 //! - **Findings** are sentences computed from those numbers, each with its
 //!   uncertainty, saying so plainly when a difference is within noise.
 
+pub mod advice;
 mod config;
 mod family;
 mod findings;
@@ -25,7 +26,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
-pub use config::{ConfigSummary, CurveAggregate};
+pub use config::{ConfigSummary, CurveAggregate, optimizer_label};
 pub use family::{Family, TunedGroup, config_name};
 pub use findings::Finding;
 pub use set::{ResultSet, label_sets, load_all, load_result_set};

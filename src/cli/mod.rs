@@ -3,6 +3,7 @@
 //! measures, analyses or renders. It is part of the library (`main.rs` only parses and
 //! dispatches) so that tests and the `cli` fuzz target parse exactly what users type.
 
+pub mod advise;
 pub mod compare;
 pub mod data;
 pub mod env;
@@ -73,6 +74,11 @@ pub enum Command {
     /// Find the largest batch that fits in device memory, per configuration of a suite
     /// (doubling, then bisecting; each try in its own worker).
     MaxBatch(max_batch::MaxBatchArgs),
+    /// Recommend a batch size for one configuration on this machine in minutes: time
+    /// per step at each candidate, the gradient noise scale from a pilot run, and the
+    /// predicted steps, examples and time to target (McCandlish et al. 2018); --verify
+    /// checks the advice against a full sweep.
+    Advise(advise::AdviseArgs),
     /// The interpolation probe: loss along the line between the smallest- and
     /// largest-batch solution of each configuration and seed (run after sweeps that
     /// ask for it; writes interpolation.json).

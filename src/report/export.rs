@@ -40,6 +40,8 @@ pub fn templates() -> Environment<'static> {
     let mut env = Environment::new();
     for (name, source) in [
         ("base.html", include_str!("../../templates/base.html")),
+        ("macros.html", include_str!("../../templates/macros.html")),
+        ("advise.html", include_str!("../../templates/advise.html")),
         ("report.html", include_str!("../../templates/report.html")),
         ("index.html", include_str!("../../templates/index.html")),
         ("compare.html", include_str!("../../templates/compare.html")),

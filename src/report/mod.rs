@@ -8,6 +8,7 @@
 //! (sorting, showing/hiding series) that the page does not need to be read, and a
 //! Content-Security-Policy that forbids loading anything from anywhere.
 
+pub mod advice;
 pub mod charts;
 mod data;
 mod export;

@@ -134,7 +134,19 @@ impl<'a> ShortRuns<'a> {
 
     /// Runs the short run at batch `b` in a worker and returns its record.
     pub fn run(&mut self, b: u64, interrupts: &Interrupts) -> anyhow::Result<RunRecord> {
-        self.job.spec = self.spec_at(b);
+        let spec = self.spec_at(b);
+        self.run_spec(spec, None, interrupts)
+    }
+
+    /// Runs any `spec` (a variant of the base: same device) in a worker, within the
+    /// per-try time limit and what is left of an overall `budget`.
+    pub fn run_spec(
+        &mut self,
+        spec: RunSpec,
+        budget: Option<Duration>,
+        interrupts: &Interrupts,
+    ) -> anyhow::Result<RunRecord> {
+        self.job.spec = spec;
         run_worker(
             &self.job,
             super::process::Launch::burn(&self.job)?,
@@ -142,7 +154,7 @@ impl<'a> ShortRuns<'a> {
                 // The first CUDA try compiles every kernel; the limit covers it all.
                 warmup: Some(self.timeout),
                 run: Some(self.timeout),
-                budget: None,
+                budget,
             },
             Telemetry::prepare(self.kind, Duration::from_millis(50)),
             &self.env,

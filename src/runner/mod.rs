@@ -5,6 +5,7 @@
 //! a time-out ends that run with a status and the sweep goes on; GPU memory is fully
 //! returned between runs, so each run's peak memory is its own.
 
+pub mod advise;
 pub mod engine;
 pub mod failure;
 pub mod max_batch;

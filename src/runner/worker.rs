@@ -153,7 +153,7 @@ impl BackendTask for TrainTask<'_, '_> {
 /// engine's outcome).
 pub(super) fn mark_loop_end(record: &mut RunRecord, end: &LoopEnd) {
     match end {
-        LoopEnd::Completed => {}
+        LoopEnd::Completed | LoopEnd::ReachedTarget => {}
         LoopEnd::Diverged(d) => {
             record.status = RunStatus::Diverged;
             record.reason = Some(format!(

@@ -474,7 +474,7 @@ impl CheckValue for ProbeSpec {
 macro_rules! always_valid {
     ($($t:ty),*) => { $( impl CheckValue for $t { fn check(&self, _: &str) -> Result<(), String> { Ok(()) } } )* };
 }
-always_valid!(LrScaling, Precision, Engine, DeviceRequest);
+always_valid!(LrScaling, Precision, Engine, DeviceRequest, bool);
 
 impl CheckValue for Target {
     fn check(&self, _field: &str) -> Result<(), String> {

@@ -513,6 +513,13 @@ impl Suite {
             (_, Some(t)) if t.metric == TargetMetric::TestAccuracy => (Some(t.value), None),
             (a, t) => (a, t),
         };
+        let stop_at_target = value(&s.stop_at_target).unwrap_or(false);
+        if stop_at_target && target_accuracy.is_none() && target.is_none() {
+            return Err(at(
+                "stop_at_target",
+                "stop_at_target needs a target to stop at; set target_accuracy or target (e.g. target: {metric: test_loss, value: 1.2})".into(),
+            ));
+        }
 
         let parameters = model.parameters(shape.features, shape.image, shape.classes);
         if parameters > MAX_PARAMETERS {
@@ -550,6 +557,8 @@ impl Suite {
                 ))
             } else if augment.is_some() {
                 Some(("augment", "augment".to_string()))
+            } else if stop_at_target {
+                Some(("stop_at_target", "stop_at_target".to_string()))
             } else {
                 None
             };
@@ -557,7 +566,7 @@ impl Suite {
                 return Err(at(
                     field,
                     format!(
-                        "engine {} does not support {what} (probes, precisions other than f32, resnet, transformer and augmentation run on engine: burn only); remove it from the {} runs or use engine: burn",
+                        "engine {} does not support {what} (probes, precisions other than f32, resnet, transformer, augmentation and stop_at_target run on engine: burn only); remove it from the {} runs or use engine: burn",
                         engine.as_str(),
                         engine.as_str()
                     ),
@@ -592,6 +601,7 @@ impl Suite {
             eval_train_samples,
             target_accuracy,
             target,
+            stop_at_target,
             augment,
             precision,
             engine,

@@ -140,6 +140,21 @@ impl Suite {
         &self.file.name.value
     }
 
+    /// The same suite with `batch_size` swept over `sizes` (the matrix axis replaced,
+    /// a default dropped): what `advise --candidates` trains. Include and exclude
+    /// entries still apply; the expansion checks every new run like any other.
+    pub fn with_batch_sizes(&self, sizes: &[u64]) -> Suite {
+        let mut suite = self.clone();
+        let f = &mut suite.file;
+        if let Some(d) = &mut f.defaults {
+            d.batch_size = None;
+        }
+        let axis = sizes.iter().map(|&b| Located::builtin(b)).collect();
+        f.matrix.get_or_insert_with(Matrix::default).batch_size = Some(Located::builtin(axis));
+        tag_paths(f);
+        suite
+    }
+
     /// An error located at `position`, for `field`.
     pub(crate) fn error_at(
         &self,

@@ -804,6 +804,10 @@ settings_fields! {
     /// The target on any metric: `{metric: test_loss, value: 1.2}`. Accuracy targets
     /// are reached from below, loss and perplexity targets from above.
     target: Target,
+    /// End each run when it first reaches its target (MLPerf's rule: time to target is
+    /// what is measured, the rest of the budget is not spent). Needs a target; the
+    /// final accuracies are then those at the target. Default false.
+    stop_at_target: bool,
     /// Data augmentation on the device, inside the training time: `{crop: 4, flip: true}`
     /// (random crop after zero padding by `crop` pixels, horizontal flip), image data only.
     augment: Augment,

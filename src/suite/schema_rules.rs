@@ -215,6 +215,31 @@ pub(super) fn suite_schema_rules(schema: &mut Schema) {
         "then": unless(&["engine", "precision"]),
         "$comment": "the Python engines train in f32 only",
     }));
+    let targets: Vec<Value> = ["target", "target_accuracy"]
+        .into_iter()
+        .flat_map(|f| anywhere(f).as_array().cloned().unwrap_or_default())
+        .collect();
+    rules.push(json!({
+        "if": defaults_where(json!({
+            "type": "object",
+            "required": ["stop_at_target"],
+            "properties": {"stop_at_target": {"const": true}},
+        })),
+        "then": {"anyOf": targets},
+        "$comment": "stop_at_target needs a target to stop at: set target_accuracy or target",
+    }));
+    rules.push(json!({
+        "if": defaults_where(json!({
+            "type": "object",
+            "required": ["engine", "stop_at_target"],
+            "properties": {
+                "engine": {"enum": ["pytorch", "pytorch-compile", "jax"]},
+                "stop_at_target": {"const": true},
+            },
+        })),
+        "then": unless(&["engine", "stop_at_target"]),
+        "$comment": "stop_at_target runs on engine: burn only",
+    }));
     rules.push(json!({
         "if": defaults_where(json!({
             "type": "object",

@@ -56,6 +56,10 @@ pub struct RunSpec {
     /// suites written before stay the same).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<Target>,
+    /// The run ends when it first reaches its target (left out when false, so older
+    /// keys stay valid).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stop_at_target: bool,
     /// Augmentation of each training batch on the device.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub augment: Option<Augment>,

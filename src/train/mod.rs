@@ -75,6 +75,8 @@ impl TrainObserver for NoObserver {}
 pub enum LoopEnd {
     /// The budget was used up.
     Completed,
+    /// The run reached its target and the spec asked to stop there (`stop_at_target`).
+    ReachedTarget,
     /// A non-finite loss was seen.
     Diverged(Divergence),
     /// The observer asked to stop.
@@ -215,6 +217,7 @@ where
         Ok(point)
     };
 
+    let stop_at = spec.target().filter(|_| spec.stop_at_target);
     let first = measure(&model, 0, 0, 0.0, &mut eval_s, observer)?;
     curve.push(publish(first, &model, &mut eval_s, observer)?);
     let mut end = LoopEnd::Completed;
@@ -303,7 +306,12 @@ where
                 break;
             }
             last_loss = Some(point.train_loss);
+            let stop_here = stop_at.is_some_and(|t| t.reached(&point));
             curve.push(point);
+            if stop_here {
+                end = LoopEnd::ReachedTarget;
+                break;
+            }
             segment_start = Instant::now();
         }
     }
@@ -313,16 +321,15 @@ where
     drop(publish);
     let mut probe_values = crate::results::EndProbes::default();
     let mut final_weights = None;
-    if end == LoopEnd::Completed
-        && let Some(p) = probes.as_mut()
-    {
+    let finished = matches!(end, LoopEnd::Completed | LoopEnd::ReachedTarget);
+    if finished && let Some(p) = probes.as_mut() {
         probe_values = p.at_end(&model, dev, spec.seed)?;
     }
     if spec
         .probes
         .as_ref()
         .is_some_and(|p| p.interpolation.is_some())
-        && end == LoopEnd::Completed
+        && finished
     {
         final_weights = Some(crate::model::params::to_host(
             crate::model::params::flatten(&model.valid()),
