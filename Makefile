@@ -12,10 +12,12 @@ NAME   = $(shell $(BIN) plan $(SUITE) --json | sed -n 's/^  "suite": "\(.*\)",$$
 
 .PHONY: build bench test data report bench-micro compare-pytorch regress gpu-check gpu-verify dist fuzz man
 
-## build: the release binary (FEATURES=openblas adds the ndarray CPU backend)
-FEATURES ?=
+## build: the release binary with the cargo features in FEATURES (default: wgpu, the
+## backend for non-NVIDIA GPUs; FEATURES= leaves it out, FEATURES=wgpu,openblas adds
+## the ndarray CPU backend)
+FEATURES ?= wgpu
 build:
-	cargo build --release --locked $(if $(FEATURES),--features $(FEATURES))
+	cargo build --release --locked --no-default-features $(if $(FEATURES),--features $(FEATURES))
 
 ## bench: run SUITE (default: the quickstart, embedded data) into results/<name>/,
 ## then render reports/<name>/index.html and print its path
@@ -61,7 +63,7 @@ data:
 ## compare-pytorch: Burn, PyTorch and JAX on the same training steps (suites/step-bench.yaml),
 ## through batchbench's engines: one sampler, one report; the "Engines at batch N" lines
 ## give samples/s with ratios (DEVICE=cpu|cuda; PYTHON must have numpy, torch and jax;
-## CPU_BACKEND=flex|ndarray, where ndarray needs FEATURES=openblas)
+## CPU_BACKEND=flex|ndarray, where ndarray needs FEATURES=wgpu,openblas)
 DEVICE ?= cpu
 PYTHON ?= python3
 CPU_BACKEND ?= flex

@@ -171,6 +171,15 @@ dataset="{name: synthetic-text, vocab: 32, order: 3, sharpness: 2.5, context: 12
 run_suite transformer
 epochs=3
 
+# 8c. The same MLP through wgpu (Vulkan) on the same card, beside cuda (steps 3-4):
+# how far the portable path is from CUDA. It needs the Vulkan loader (libvulkan1) and
+# the NVIDIA Vulkan driver; without them the step's log says so (`batchbench env`
+# lists the adapters).
+if [ "$device" != cpu ]; then
+  (epochs=20; eval_every=5; device=wgpu; suite mlp-f32-wgpu "$mlp" 512 f32)
+  run_suite mlp-f32-wgpu
+fi
+
 # 9. bf16 compiles its own kernels again: last, with what time is left.
 if [ "$device" = cpu ]; then
   log "skip mlp-bf16: the CPU backends train in f32"

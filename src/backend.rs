@@ -7,7 +7,10 @@
 //!   with `--features openblas` and the sweep asks for `--cpu-backend ndarray`;
 //! - CUDA → `Autodiff<Cuda<f32 | bf16 | f16>>`: the whole model, its gradients and the
 //!   optimizer state are held and computed in that float type (this is not automatic
-//!   mixed precision: there is no f32 master copy and no loss scaling).
+//!   mixed precision: there is no f32 master copy and no loss scaling);
+//! - wgpu → `Autodiff<Wgpu<f32 | f16>>` on the adapter `wgpu:N` names (Vulkan, Metal,
+//!   DirectX 12; f16 where the adapter's shaders have it), when the binary is built
+//!   with the `wgpu` feature (the default).
 
 use std::path::{Path, PathBuf};
 
@@ -74,11 +77,12 @@ impl CpuBackend {
 }
 
 /// The backend recorded in `env.backend` for a run on `kind`: `cpu`'s name on the
-/// CPU, `cuda` on a GPU.
+/// CPU, else `cuda` or `wgpu`.
 pub fn backend_name(kind: DeviceKind, cpu: CpuBackend) -> &'static str {
     match kind {
         DeviceKind::Cpu => cpu.as_str(),
         DeviceKind::Cuda(_) => "cuda",
+        DeviceKind::Wgpu(_) => "wgpu",
     }
 }
 
@@ -110,7 +114,34 @@ pub fn dispatch<T: BackendTask>(
                 Precision::F16 => task.run::<Autodiff<Cuda<half::f16>>>(device, name),
             })
         }
+        (DeviceKind::Wgpu(n), precision) => run_on_wgpu(n, precision, task),
     }
+}
+
+#[cfg(feature = "wgpu")]
+fn run_on_wgpu<T: BackendTask>(
+    index: u32,
+    precision: Precision,
+    task: T,
+) -> Result<T::Output, String> {
+    use burn::backend::wgpu::Wgpu;
+    let device = crate::device::wgpu::burn_device(index)?;
+    let name = backend_name(DeviceKind::Wgpu(index), CpuBackend::default());
+    match precision {
+        Precision::F32 => Ok(task.run::<Autodiff<Wgpu<f32>>>(device, name)),
+        Precision::F16 => Ok(task.run::<Autodiff<Wgpu<half::f16>>>(device, name)),
+        Precision::Bf16 => Err("precision bf16 needs CUDA; wgpu trains in f32 or f16".into()),
+    }
+}
+
+#[cfg(not(feature = "wgpu"))]
+fn run_on_wgpu<T: BackendTask>(
+    index: u32,
+    _precision: Precision,
+    _task: T,
+) -> Result<T::Output, String> {
+    crate::device::wgpu::adapter(index)
+        .map(|_| unreachable!("listing adapters fails without the wgpu feature"))
 }
 
 #[cfg(feature = "openblas")]
@@ -164,8 +195,9 @@ pub fn default_cache_dir() -> PathBuf {
 /// Points CubeCL's autotune and kernel caches at `dir` (shared by every worker and
 /// every invocation), unless a `cubecl.toml` already chose a location, and routes
 /// CubeCL's compilation log to the `log` crate (the worker counts compiled kernels).
-/// Must run before the first CUDA kernel; later calls in the same process (a second
-/// `--in-process` run) keep the first configuration, since CubeCL's can be set once.
+/// Must run before the first CubeCL kernel (CUDA or wgpu); later calls in the same
+/// process (a second `--in-process` run) keep the first configuration, since CubeCL's
+/// can be set once.
 ///
 /// CubeCL caches autotune results by default but not compiled kernels (PTX); both are
 /// enabled here, since each new batch size is a new shape to compile and tune.

@@ -21,6 +21,7 @@ fn parse() -> (Cli, clap::ColorChoice) {
 }
 
 fn main() -> ExitCode {
+    batchbench::device::wgpu::quiet_mesa_device_select();
     cli::quiet_on_closed_pipe();
     let (cli, color) = parse();
     if !matches!(cli.command, Command::Worker) {

@@ -80,11 +80,10 @@ pub fn label_sets(sets: &mut [ResultSet]) {
     let candidates: [&dyn Fn(&RunRecord) -> String; 3] = [
         &|r| r.spec.device.to_string(),
         &|r| r.spec.precision.as_str().to_string(),
-        &|r| {
-            r.env
-                .gpus
-                .first()
-                .map_or_else(|| r.env.cpu.clone(), |g| g.name.clone())
+        &|r| match (&r.env.adapter, r.env.gpus.first()) {
+            (Some(adapter), _) => adapter.name.clone(),
+            (None, Some(g)) => g.name.clone(),
+            (None, None) => r.env.cpu.clone(),
         },
     ];
     for f in candidates {

@@ -17,12 +17,17 @@ pub struct EnvArgs {
 impl EnvArgs {
     pub fn run(self) -> anyhow::Result<ExitCode> {
         let cuda = crate::device::probe_cuda();
-        let kind = match &cuda {
-            Ok(_) => DeviceKind::Cuda(0),
+        let adapters = crate::device::wgpu::adapters();
+        // What `device: auto` picks.
+        let kind = match crate::device::resolve(crate::suite::DeviceRequest::Auto) {
+            Ok((kind, _)) => kind,
             Err(_) => DeviceKind::Cpu,
         };
         let mut env =
             Environment::capture(&kind.to_string(), backend_name(kind, CpuBackend::default()));
+        if let DeviceKind::Wgpu(n) = kind {
+            env.adapter = crate::device::wgpu::adapter(n).ok().cloned();
+        }
         env.nvrtc = cuda
             .as_ref()
             .ok()
@@ -46,6 +51,10 @@ impl EnvArgs {
         }
         let mut out = serde_json::to_value(&env)?;
         out["engines"] = serde_json::Value::Array(engines);
+        out["wgpu_adapters"] = match &adapters {
+            Ok(list) => serde_json::to_value(list)?,
+            Err(why) => serde_json::json!({ "unavailable": why.clone() }),
+        };
         println!("{}", serde_json::to_string_pretty(&out)?);
         match cuda {
             Ok(p) => eprintln!(
@@ -55,8 +64,27 @@ impl EnvArgs {
                 (p.driver_version % 1000) / 10,
                 p.nvrtc_dir.display()
             ),
-            Err(why) => eprintln!("CUDA: not usable ({why}); runs use the CPU"),
+            Err(why) => eprintln!("CUDA: not usable ({why})"),
         }
+        match &adapters {
+            Ok([]) => eprintln!(
+                "wgpu: no adapter (install a Vulkan driver; `vulkaninfo --summary` lists them)"
+            ),
+            Ok(list) => {
+                for a in list.iter() {
+                    eprintln!(
+                        "wgpu:{}: {} ({}, driver {} {})",
+                        a.index,
+                        a.label(),
+                        a.device_type,
+                        a.driver,
+                        a.driver_info
+                    );
+                }
+            }
+            Err(why) => eprintln!("wgpu: not usable ({why})"),
+        }
+        eprintln!("device auto: {}", env.device_label());
         Ok(ExitCode::SUCCESS)
     }
 }

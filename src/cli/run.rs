@@ -20,7 +20,7 @@ pub struct RunArgs {
     /// Results folder (default: results/<suite name>).
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Device for every run: auto, cpu, cuda or cuda:N (overrides the suite).
+    /// Device for every run: auto, cpu, cuda[:N] or wgpu[:N] (overrides the suite).
     #[arg(long)]
     device: Option<DeviceRequest>,
     /// Skip runs that already have a final record in the results folder.

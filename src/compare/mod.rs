@@ -179,6 +179,9 @@ pub struct Testbed {
     pub cpu: String,
     /// Burn backend.
     pub backend: String,
+    /// The wgpu adapter (wgpu runs), labelled software when it runs on the CPU.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub adapter: String,
     /// Float precision(s).
     pub precision: String,
 }
@@ -201,6 +204,7 @@ impl Testbed {
                 .unwrap_or_default(),
             cpu: e.cpu.clone(),
             backend: e.backend.clone(),
+            adapter: e.adapter.as_ref().map(|a| a.label()).unwrap_or_default(),
             precision: r.spec.precision.as_str().to_string(),
         }
     }
@@ -218,6 +222,9 @@ impl Testbed {
         }
         parts.push(self.cpu.clone());
         parts.push(format!("{} backend", self.backend));
+        if !self.adapter.is_empty() {
+            parts.push(self.adapter.clone());
+        }
         parts.push(self.precision.clone());
         parts.join(", ")
     }

@@ -74,14 +74,19 @@ pub fn mllog(r: &RunRecord, lineno: usize) -> anyhow::Result<String> {
         writeln!(out, ":::MLLOG {text}").expect("writing to a String");
     };
     let s = &r.spec;
-    let platform = match r.env.gpus.first() {
-        Some(g) => format!(
+    let platform = match (&r.env.adapter, r.env.gpus.first()) {
+        (Some(adapter), _) => format!(
+            "{}: {}",
+            r.env.host.as_deref().unwrap_or("host"),
+            adapter.label()
+        ),
+        (None, Some(g)) => format!(
             "{}: {}x {}",
             r.env.host.as_deref().unwrap_or("host"),
             r.env.gpus.len(),
             g.name
         ),
-        None => format!(
+        (None, None) => format!(
             "{}: {} ({} threads)",
             r.env.host.as_deref().unwrap_or("host"),
             r.env.cpu,

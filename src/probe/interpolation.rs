@@ -134,7 +134,7 @@ pub fn interpolate_dir(
     let pairs = pairs(&records, dir);
     if pairs
         .iter()
-        .any(|(a, _)| matches!(DeviceKind::try_from(a.spec.device), Ok(DeviceKind::Cuda(_))))
+        .any(|(a, _)| DeviceKind::try_from(a.spec.device).is_ok_and(DeviceKind::is_cubecl))
     {
         crate::backend::configure_cubecl(&crate::backend::default_cache_dir());
     }

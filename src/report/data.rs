@@ -233,7 +233,12 @@ fn set_info(s: &ResultSet) -> SetInfo {
         environment.push(kv("GPUs", gpus));
         environment.push(kv(
             "Backend / device",
-            format!("{} on {} ({} CPU threads)", e.backend, e.device, e.threads),
+            format!(
+                "{} on {} ({} CPU threads)",
+                e.backend,
+                e.device_label(),
+                e.threads
+            ),
         ));
         environment.push(kv("Burn / CubeCL", format!("{} / {}", e.burn, e.cubecl)));
         let engines = engines_of(&s.records);
@@ -271,7 +276,9 @@ fn set_info(s: &ResultSet) -> SetInfo {
         .collect();
     let testbed = env
         .map(|e| {
-            let hw = if e.device.starts_with("cuda") {
+            let hw = if let Some(adapter) = &e.adapter {
+                format!("{} ({})", adapter.label(), e.device)
+            } else if e.device.starts_with("cuda") {
                 e.gpus
                     .first()
                     .map_or(e.device.clone(), |g| format!("{} ({})", g.name, e.device))

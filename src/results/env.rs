@@ -54,9 +54,13 @@ pub struct Environment {
     /// NVRTC's version (it compiles every CUDA kernel), on CUDA runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nvrtc: Option<String>,
-    /// The Burn backend that trained: `flex`, `ndarray` (CPU) or `cuda`.
+    /// The Burn backend that trained: `flex`, `ndarray` (CPU), `cuda` or `wgpu`.
     pub backend: String,
-    /// The device used: `cpu` or `cuda:N`.
+    /// The wgpu adapter that trained (wgpu runs): its name, vendor, driver and type,
+    /// and whether it is a software rasterizer on the CPU rather than a GPU.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adapter: Option<crate::device::wgpu::AdapterInfo>,
+    /// The device used: `cpu`, `cuda:N` or `wgpu:N`.
     pub device: String,
     /// CPU threads available to the backend.
     pub threads: usize,
@@ -85,6 +89,24 @@ pub struct Environment {
 }
 
 impl Environment {
+    /// Whether the run trained on a GPU: CUDA, or a wgpu adapter that is not a
+    /// software rasterizer. Findings about GPU use are made only for these.
+    pub fn on_gpu(&self) -> bool {
+        match &self.adapter {
+            Some(adapter) => adapter.is_gpu(),
+            None => self.device.starts_with("cuda"),
+        }
+    }
+
+    /// The device in words for reports: `cuda:0`, `cpu`, or
+    /// `wgpu:0 (llvmpipe (LLVM 15.0.6, 256 bits), software Vulkan on the CPU)`.
+    pub fn device_label(&self) -> String {
+        match &self.adapter {
+            Some(adapter) => format!("{} ({})", self.device, adapter.label()),
+            None => self.device.clone(),
+        }
+    }
+
     /// Captures the machine and build; the caller fills in run-specific fields.
     pub fn capture(device: &str, backend: &str) -> Environment {
         let mut system = System::new();
@@ -111,6 +133,7 @@ impl Environment {
             gpus_unavailable,
             nvrtc: None,
             backend: backend.to_string(),
+            adapter: None,
             device: device.to_string(),
             threads: rayon_threads(),
             burn: build::BURN.to_string(),

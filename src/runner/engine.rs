@@ -252,7 +252,7 @@ pub enum EngineEnd {
 pub struct EngineJob<'a> {
     /// The run.
     pub spec: &'a RunSpec,
-    /// `cpu` or `cuda:N`.
+    /// `cpu` or `cuda:N` (the Python engines do not run on wgpu).
     pub device: String,
     /// `eager`, `compile` or `jit`.
     pub mode: &'static str,

@@ -95,7 +95,7 @@ impl<'a> ShortRuns<'a> {
             DeviceKind::Cuda(_) => device::probe_cuda()
                 .map(|p| device::worker_env(&p))
                 .unwrap_or_default(),
-            DeviceKind::Cpu => vec![],
+            DeviceKind::Cpu | DeviceKind::Wgpu(_) => vec![],
         };
         Ok(ShortRuns {
             base,

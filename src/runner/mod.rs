@@ -112,10 +112,42 @@ pub fn resolve_devices(
                 spec.precision.as_str()
             );
         }
+        if let DeviceKind::Wgpu(n) = kind {
+            check_wgpu_run(spec, n)?;
+        }
         spec.device = kind.into();
         used.insert(kind, probe);
     }
     Ok(used)
+}
+
+/// What a run on adapter `wgpu:n` cannot do: another framework, or a float type the
+/// adapter's shaders lack.
+fn check_wgpu_run(spec: &RunSpec, n: u32) -> anyhow::Result<()> {
+    if !spec.engine.is_burn() {
+        bail!(
+            "run `{}` uses engine {} on wgpu:{n}, but wgpu is a Burn backend; the {} engine trains on cpu or cuda",
+            spec.label(),
+            spec.engine.as_str(),
+            spec.engine.as_str()
+        );
+    }
+    let adapter = device::wgpu::adapter(n).map_err(|e| anyhow::anyhow!("{e}"))?;
+    match spec.precision {
+        crate::suite::Precision::F32 => Ok(()),
+        crate::suite::Precision::F16 if adapter.shader_f16 => Ok(()),
+        other => bail!(
+            "run `{}` asks for precision {} on wgpu:{n} ({}), whose shaders compute in {}; use precision: f32",
+            spec.label(),
+            other.as_str(),
+            adapter.name,
+            if adapter.shader_f16 {
+                "f32 and f16"
+            } else {
+                "f32 only"
+            }
+        ),
+    }
 }
 
 /// Runs a suite into `opts.out`, telling `observer` what happens.

@@ -11,37 +11,72 @@ use std::time::{Duration, Instant};
 use super::worker::WorkerEvent;
 use crate::device::DeviceKind;
 use crate::results::record::RunRecord;
+use crate::telemetry::amd_sysfs::AmdSysfsSampler;
 use crate::telemetry::nvml::NvmlSampler;
 use crate::telemetry::process::ProcessSampler;
 use crate::telemetry::{self, Phase, PhaseFlag, Recorder, Sampler};
 
-/// Telemetry prepared before the worker starts: NVML is opened first, so the device
-/// memory in use before the run is the baseline of `gpu_mem_delta_mib`.
+/// Telemetry prepared before the worker starts: the GPU's sampler is opened first, so
+/// the device memory in use before the run is the baseline of `gpu_mem_delta_mib`.
 pub struct Telemetry {
     interval: Duration,
     nvml: Option<NvmlSampler>,
+    amd: Option<AmdSysfsSampler>,
     gpu_unavailable: Option<String>,
 }
 
 impl Telemetry {
     /// Prepares sampling for a run on `kind` every `interval` (zero: no telemetry).
     pub fn prepare(kind: DeviceKind, interval: Duration) -> Telemetry {
-        let (nvml, gpu_unavailable) = if interval.is_zero() {
-            (None, Some("telemetry was switched off".to_string()))
+        let mut telemetry = Telemetry {
+            interval,
+            nvml: None,
+            amd: None,
+            gpu_unavailable: None,
+        };
+        let opened = if interval.is_zero() {
+            Err("telemetry was switched off".to_string())
         } else {
             match kind {
-                DeviceKind::Cuda(n) => match NvmlSampler::open(n, 0) {
-                    Ok(s) => (Some(s), None),
-                    Err(e) => (None, Some(e)),
-                },
-                DeviceKind::Cpu => (None, Some("the run used the CPU".to_string())),
+                DeviceKind::Cuda(n) => NvmlSampler::open(n, 0).map(|s| telemetry.nvml = Some(s)),
+                DeviceKind::Wgpu(n) => telemetry.open_wgpu(n),
+                DeviceKind::Cpu => Err("the run used the CPU".to_string()),
             }
         };
-        Telemetry {
-            interval,
-            nvml,
-            gpu_unavailable,
+        telemetry.gpu_unavailable = opened.err();
+        telemetry
+    }
+
+    /// A wgpu adapter's GPU figures: NVML for an NVIDIA GPU, amdgpu's sysfs for an AMD
+    /// one (both matched by PCI address); none for other vendors or a software adapter.
+    fn open_wgpu(&mut self, index: u32) -> Result<(), String> {
+        let adapter = crate::device::wgpu::adapter(index)?;
+        if adapter.software {
+            return Err(format!(
+                "wgpu:{index} is {}: there is no GPU to sample",
+                adapter.label()
+            ));
         }
+        let bus = adapter.pci_bus_id.as_deref().ok_or_else(|| {
+            format!(
+                "the driver of {} reports no PCI address to find its counters by",
+                adapter.name
+            )
+        })?;
+        match adapter.vendor.as_str() {
+            "NVIDIA" => {
+                let n = crate::telemetry::nvml::index_by_pci_bus(bus)
+                    .ok_or_else(|| format!("NVML has no GPU at PCI address {bus}"))?;
+                self.nvml = Some(NvmlSampler::open(n, 0)?);
+            }
+            "AMD" if cfg!(target_os = "linux") => self.amd = Some(AmdSysfsSampler::open(bus)?),
+            vendor => {
+                return Err(format!(
+                    "no counters for {vendor} GPUs: batchbench reads NVIDIA GPUs through NVML and AMD GPUs through Linux sysfs"
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Starts sampling process `pid`.
@@ -52,6 +87,9 @@ impl Telemetry {
             if let Some(mut nvml) = self.nvml {
                 nvml.set_pid(pid);
                 samplers.push(Box::new(nvml));
+            }
+            if let Some(amd) = self.amd {
+                samplers.push(Box::new(amd));
             }
             Recorder::start(samplers, self.interval, phase.clone())
         });

@@ -221,8 +221,12 @@ pub fn execute(
     );
     record.env.suite_sha256 = job.suite_sha256.clone();
     record.env.command = job.command.clone();
-    if let DeviceKind::Cuda(_) = kind {
-        record.env.nvrtc = crate::device::nvrtc_version_in_use();
+    match kind {
+        DeviceKind::Cuda(_) => record.env.nvrtc = crate::device::nvrtc_version_in_use(),
+        DeviceKind::Wgpu(n) => record.env.adapter = crate::device::wgpu::adapter(n).ok().cloned(),
+        DeviceKind::Cpu => {}
+    }
+    if kind.is_cubecl() {
         crate::backend::configure_cubecl(&job.cache_dir);
     }
 
@@ -323,7 +327,7 @@ pub fn execute(
     }
     record.summary.data_s = data_s;
     record.summary.parameters = parameters;
-    if let DeviceKind::Cuda(_) = kind {
+    if kind.is_cubecl() {
         observer.count_kernels();
         record.summary.kernels_compiled = Some(super::worker_log::kernels_compiled());
         record.summary.kernels_by_phase = Some(observer.kernels.clone());

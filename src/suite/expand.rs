@@ -543,8 +543,23 @@ impl Suite {
                 ),
             ));
         }
+        if precision == Precision::Bf16 && matches!(device, DeviceRequest::Wgpu(_)) {
+            return Err(at(
+                "precision",
+                "bf16 needs CUDA; wgpu computes in f32, or f16 where the adapter's shaders have it (use precision: f32 or f16, or device: cuda)".to_string(),
+            ));
+        }
 
         let engine = value(&s.engine).unwrap_or_default();
+        if engine != Engine::Burn && matches!(device, DeviceRequest::Wgpu(_)) {
+            return Err(at(
+                "device",
+                format!(
+                    "engine {} trains on cpu or cuda; wgpu is a Burn backend (use engine: burn or device: cpu/cuda)",
+                    engine.as_str()
+                ),
+            ));
+        }
         if engine != Engine::Burn {
             let unsupported = if precision != Precision::F32 {
                 Some(("precision", format!("precision {}", precision.as_str())))

@@ -567,16 +567,20 @@ pub struct InterpolationSpec {
     pub points: Option<u64>,
 }
 
-/// Where to train: `auto`, `cpu`, `cuda` or `cuda:N`.
+/// Where to train: `auto`, `cpu`, `cuda`, `cuda:N`, `wgpu` or `wgpu:N`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub enum DeviceRequest {
-    /// CUDA when a driver and a GPU are present, else the CPU.
+    /// CUDA when a driver and a GPU are present, else a wgpu adapter that is a real
+    /// GPU, else the CPU.
     #[default]
     Auto,
     /// The CPU (Burn's flex backend).
     Cpu,
     /// The N-th CUDA device.
     Cuda(u32),
+    /// The N-th wgpu adapter, as `batchbench env` lists them (Vulkan on Linux and
+    /// Windows, Metal on macOS).
+    Wgpu(u32),
 }
 
 impl fmt::Display for DeviceRequest {
@@ -585,6 +589,7 @@ impl fmt::Display for DeviceRequest {
             DeviceRequest::Auto => f.write_str("auto"),
             DeviceRequest::Cpu => f.write_str("cpu"),
             DeviceRequest::Cuda(n) => write!(f, "cuda:{n}"),
+            DeviceRequest::Wgpu(n) => write!(f, "wgpu:{n}"),
         }
     }
 }
@@ -596,18 +601,27 @@ impl std::str::FromStr for DeviceRequest {
             "auto" => Ok(DeviceRequest::Auto),
             "cpu" => Ok(DeviceRequest::Cpu),
             "cuda" => Ok(DeviceRequest::Cuda(0)),
-            _ => s
-                .strip_prefix("cuda:")
-                .and_then(|n| n.parse().ok())
-                .map(DeviceRequest::Cuda)
-                .ok_or_else(|| {
-                    let hint = if s.to_lowercase().contains("gpu") {
-                        " (for an NVIDIA GPU write `cuda`)"
-                    } else {
-                        ""
-                    };
-                    format!("unknown device `{s}`; allowed: auto, cpu, cuda, cuda:N{hint}")
-                }),
+            "wgpu" => Ok(DeviceRequest::Wgpu(0)),
+            _ => {
+                let numbered = |prefix: &str| s.strip_prefix(prefix)?.parse().ok();
+                numbered("cuda:")
+                    .map(DeviceRequest::Cuda)
+                    .or_else(|| numbered("wgpu:").map(DeviceRequest::Wgpu))
+                    .ok_or_else(|| {
+                        let lower = s.to_lowercase();
+                        let hint = if ["gpu", "vulkan", "metal", "rocm", "amd"]
+                            .iter()
+                            .any(|w| lower.contains(w))
+                        {
+                            " (an NVIDIA GPU through CUDA: `cuda`; any GPU through Vulkan or Metal: `wgpu`)"
+                        } else {
+                            ""
+                        };
+                        format!(
+                            "unknown device `{s}`; allowed: auto, cpu, cuda, cuda:N, wgpu, wgpu:N{hint}"
+                        )
+                    })
+            }
         }
     }
 }
@@ -632,8 +646,8 @@ impl JsonSchema for DeviceRequest {
     fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
         schemars::json_schema!({
             "type": "string",
-            "pattern": "^(auto|cpu|cuda|cuda:[0-9]+)$",
-            "description": "auto (CUDA when present, else CPU), cpu, cuda or cuda:N"
+            "pattern": "^(auto|cpu|cuda|cuda:[0-9]+|wgpu|wgpu:[0-9]+)$",
+            "description": "auto (CUDA when present, else a wgpu adapter that is a GPU, else the CPU), cpu, cuda, cuda:N, wgpu or wgpu:N"
         })
     }
 }
@@ -815,7 +829,7 @@ settings_fields! {
     precision: Precision,
     /// The framework that trains: burn (default), pytorch, pytorch-compile or jax.
     engine: Engine,
-    /// Where to train: auto, cpu, cuda or cuda:N.
+    /// Where to train: auto, cpu, cuda, cuda:N, wgpu or wgpu:N.
     device: DeviceRequest,
     /// Wall-clock limit of one run after its warm-up, in seconds (kernel compilation
     /// does not count against it; see `warmup_timeout_s`).

@@ -71,7 +71,7 @@ pub struct RunSpec {
     /// Seed of initialization and data order.
     pub seed: u64,
     /// The device: as requested in the suite until the runner resolves it, then the
-    /// device actually used (`cpu` or `cuda:N`).
+    /// device actually used (`cpu`, `cuda:N` or `wgpu:N`).
     pub device: DeviceRequest,
     /// Wall-clock limit of the run after warm-up, in seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -1,7 +1,8 @@
 //! Hardware telemetry sampled on a background thread while a run trains.
 //!
 //! A [`Sampler`] fills the fields of a [`Sample`] it can measure and leaves the rest
-//! `None`: NVML for the GPU ([`nvml`]), the kernel's per-process counters for the
+//! `None`: NVML for NVIDIA GPUs ([`nvml`]), amdgpu's sysfs files for AMD GPUs on
+//! Linux ([`amd_sysfs`]), the kernel's per-process counters for the
 //! worker's CPU and memory ([`process`]). A [`Recorder`] calls every sampler at a fixed
 //! interval and tags each sample with the run's current [`Phase`]; [`aggregate`] turns
 //! the series into the record's figures, per phase. Where a sampler is missing (no
@@ -13,6 +14,7 @@
 //! own threads are not disturbed by sampling.
 
 mod aggregate;
+pub mod amd_sysfs;
 pub mod nvml;
 pub mod process;
 mod recorder;

@@ -162,6 +162,30 @@ pub struct GpuInfo {
     pub memory_mib: u64,
 }
 
+/// NVML's index of the GPU at PCI address `bus_id` (`0000:65:00.0`, as wgpu reports
+/// it; NVML writes the domain with eight digits).
+pub fn index_by_pci_bus(bus_id: &str) -> Option<u32> {
+    let nvml = Nvml::init().ok()?;
+    let wanted = normalize_pci_bus(bus_id)?;
+    (0..nvml.device_count().ok()?).find(|&i| {
+        nvml.device_by_index(i)
+            .and_then(|d| d.pci_info())
+            .is_ok_and(|p| normalize_pci_bus(&p.bus_id).as_ref() == Some(&wanted))
+    })
+}
+
+/// `(domain, bus, device, function)` of a PCI address, whatever the domain's width.
+fn normalize_pci_bus(text: &str) -> Option<(u32, u32, u32, u32)> {
+    let (domain, rest) = text.trim().rsplit_once(':').and_then(|(head, func)| {
+        let (domain, bus) = head.split_once(':')?;
+        Some((domain, (bus, func)))
+    })?;
+    let (bus, rest) = rest;
+    let (device, function) = rest.split_once('.')?;
+    let hex = |s: &str| u32::from_str_radix(s, 16).ok();
+    Some((hex(domain)?, hex(bus)?, hex(device)?, hex(function)?))
+}
+
 /// The GPUs NVML sees; `Err` says why none can be listed.
 pub fn list_gpus() -> Result<Vec<GpuInfo>, String> {
     let nvml = Nvml::init().map_err(|e| format!("NVML is not available ({e})"))?;
@@ -186,4 +210,20 @@ pub fn list_gpus() -> Result<Vec<GpuInfo>, String> {
             })
         })
         .collect())
+}
+
+#[cfg(test)]
+mod pci_tests {
+    #[test]
+    fn pci_addresses_match_whatever_the_domain_width() {
+        assert_eq!(
+            super::normalize_pci_bus("00000000:65:00.0"),
+            super::normalize_pci_bus("0000:65:00.0")
+        );
+        assert_ne!(
+            super::normalize_pci_bus("0000:66:00.0"),
+            super::normalize_pci_bus("0000:65:00.0")
+        );
+        assert_eq!(super::normalize_pci_bus("garbage"), None);
+    }
 }

@@ -4,7 +4,10 @@
 //! time and panics deep inside when either is missing. So the runner probes first,
 //! in the parent process: it loads `libcuda`, asks for the device count, finds
 //! NVRTC, and either resolves `auto` or fails with one sentence naming what is
-//! missing. Workers then get the library path and `CUDA_PATH` they need.
+//! missing. Workers then get the library path and `CUDA_PATH` they need. wgpu
+//! adapters are listed the same way, before a worker opens one ([`wgpu`]).
+
+pub mod wgpu;
 
 use std::path::{Path, PathBuf};
 
@@ -17,6 +20,16 @@ pub enum DeviceKind {
     Cpu,
     /// CUDA device N.
     Cuda(u32),
+    /// wgpu adapter N ([`wgpu::adapters`]).
+    Wgpu(u32),
+}
+
+impl DeviceKind {
+    /// Whether Burn's CubeCL runtimes (CUDA, wgpu) train here: kernels compiled at
+    /// run time, autotuned and cached.
+    pub fn is_cubecl(self) -> bool {
+        matches!(self, DeviceKind::Cuda(_) | DeviceKind::Wgpu(_))
+    }
 }
 
 impl std::fmt::Display for DeviceKind {
@@ -24,6 +37,7 @@ impl std::fmt::Display for DeviceKind {
         match self {
             DeviceKind::Cpu => f.write_str("cpu"),
             DeviceKind::Cuda(n) => write!(f, "cuda:{n}"),
+            DeviceKind::Wgpu(n) => write!(f, "wgpu:{n}"),
         }
     }
 }
@@ -43,6 +57,7 @@ impl TryFrom<DeviceRequest> for DeviceKind {
         match request {
             DeviceRequest::Cpu => Ok(DeviceKind::Cpu),
             DeviceRequest::Cuda(n) => Ok(DeviceKind::Cuda(n)),
+            DeviceRequest::Wgpu(n) => Ok(DeviceKind::Wgpu(n)),
             DeviceRequest::Auto => Err(
                 "the run's device is still `auto`; the runner resolves it before starting a worker"
                     .into(),
@@ -56,6 +71,7 @@ impl From<DeviceKind> for DeviceRequest {
         match kind {
             DeviceKind::Cpu => DeviceRequest::Cpu,
             DeviceKind::Cuda(n) => DeviceRequest::Cuda(n),
+            DeviceKind::Wgpu(n) => DeviceRequest::Wgpu(n),
         }
     }
 }
@@ -91,14 +107,21 @@ pub fn probe_cuda() -> Result<CudaProbe, String> {
     })
 }
 
-/// Resolves a request into a device, probing CUDA when needed. `auto` never fails.
+/// Resolves a request into a device, probing CUDA and listing wgpu adapters when
+/// needed. `auto` never fails: CUDA, else the first wgpu adapter that is a GPU (not a
+/// software rasterizer), else the CPU.
 pub fn resolve(request: DeviceRequest) -> Result<(DeviceKind, Option<CudaProbe>), String> {
     match request {
         DeviceRequest::Cpu => Ok((DeviceKind::Cpu, None)),
         DeviceRequest::Auto => match probe_cuda() {
             Ok(probe) => Ok((DeviceKind::Cuda(0), Some(probe))),
-            Err(_) => Ok((DeviceKind::Cpu, None)),
+            Err(_) => Ok((first_wgpu_gpu().unwrap_or(DeviceKind::Cpu), None)),
         },
+        DeviceRequest::Wgpu(n) => {
+            wgpu::adapter(n)
+                .map_err(|why| format!("wgpu was requested but cannot be used: {why}"))?;
+            Ok((DeviceKind::Wgpu(n), None))
+        }
         DeviceRequest::Cuda(n) => {
             let probe = probe_cuda()
                 .map_err(|why| format!("CUDA was requested but cannot be used: {why}"))?;
@@ -112,6 +135,11 @@ pub fn resolve(request: DeviceRequest) -> Result<(DeviceKind, Option<CudaProbe>)
             Ok((DeviceKind::Cuda(n), Some(probe)))
         }
     }
+}
+
+fn first_wgpu_gpu() -> Option<DeviceKind> {
+    let gpu = wgpu::adapters().ok()?.iter().find(|a| a.is_gpu())?;
+    Some(DeviceKind::Wgpu(gpu.index))
 }
 
 type CuInit = unsafe extern "C" fn(u32) -> i32;
@@ -281,7 +309,7 @@ mod tests {
     #[test]
     fn auto_never_fails() {
         let (kind, probe) = resolve(DeviceRequest::Auto).unwrap();
-        assert_eq!(kind == DeviceKind::Cpu, probe.is_none());
+        assert_eq!(matches!(kind, DeviceKind::Cuda(_)), probe.is_some());
     }
 
     #[test]
@@ -303,7 +331,7 @@ mod tests {
 
     #[test]
     fn device_names_round_trip() {
-        for text in ["cpu", "cuda:0", "cuda:3"] {
+        for text in ["cpu", "cuda:0", "cuda:3", "wgpu:0", "wgpu:2"] {
             assert_eq!(text.parse::<DeviceKind>().unwrap().to_string(), text);
         }
         assert!("auto".parse::<DeviceKind>().is_err());
