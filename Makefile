@@ -16,8 +16,11 @@ NAME   = $(shell $(BIN) plan $(SUITE) --json | sed -n 's/^  "suite": "\(.*\)",$$
 ## backend for non-NVIDIA GPUs; FEATURES= leaves it out, FEATURES=wgpu,openblas adds
 ## the ndarray CPU backend)
 FEATURES ?= wgpu
+# With wgpu (the default set) no --no-default-features, so the binary is built with the
+# same features as `cargo test`'s and `make bench && make test` compile it once.
+FEATURE_FLAGS = $(if $(findstring wgpu,$(FEATURES)),,--no-default-features) $(if $(FEATURES),--features $(FEATURES))
 build:
-	cargo build --release --locked --no-default-features $(if $(FEATURES),--features $(FEATURES))
+	cargo build --release --locked $(FEATURE_FLAGS)
 
 ## bench: run SUITE (default: the quickstart, embedded data) into results/<name>/,
 ## then render reports/<name>/index.html and print its path
@@ -28,7 +31,8 @@ bench: build
 report: build
 	$(BIN) report results/$(NAME)
 
-## bench-micro: criterion benchmarks (report rendering, training steps, data path)
+## bench-micro: criterion benchmarks (report rendering, training steps, data path,
+## convolution passes patched vs upstream, harness overhead)
 bench-micro:
 	cargo bench --locked
 

@@ -5,85 +5,24 @@
 //!
 //! Run with `make bench-micro` (or `cargo bench --bench train_step`).
 
+mod common;
+
 use burn::backend::{Autodiff, Flex};
-use burn::optim::{GradientsParams, Optimizer, SgdConfig};
 use burn::tensor::backend::AutodiffBackend;
-use burn::tensor::{Int, Tensor, TensorData};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
-use batchbench::data::synthetic::{SyntheticParams, generate};
-use batchbench::model::{InputShape, Model};
-use batchbench::suite::{ModelKind, ModelSpec};
-use batchbench::train::{DeviceData, cross_entropy};
-
-fn models() -> Vec<(&'static str, ModelSpec)> {
-    vec![
-        (
-            "mlp",
-            ModelSpec {
-                hidden: Some(vec![512, 512]),
-                ..ModelSpec::of(ModelKind::Mlp)
-            }
-            .resolved(),
-        ),
-        (
-            "cnn",
-            ModelSpec {
-                hidden: Some(vec![128]),
-                channels: Some(vec![32, 64]),
-                ..ModelSpec::of(ModelKind::Cnn)
-            }
-            .resolved(),
-        ),
-    ]
-}
+use common::{Data, Trainer, models};
 
 fn bench_backend<B: AutodiffBackend>(c: &mut Criterion, name: &str, device: B::Device) {
-    let data = generate(&SyntheticParams {
-        train: 8192,
-        test: 256,
-        features: 784,
-        classes: 10,
-        noise: 1.0,
-        seed: 0,
-        image: Some([1, 28, 28]),
-    });
-    let dev = DeviceData::<B>::upload(&data, 256, 0, &device);
-    let input = InputShape {
-        features: 784,
-        image: Some([1, 28, 28]),
-        classes: 10,
-    };
-    let n = data.train.len();
-    let perm: Tensor<B, 1, Int> = Tensor::from_data(
-        TensorData::new((0..n as i64).rev().collect::<Vec<_>>(), [n]),
-        &device,
-    );
-
+    let data = Data::<B>::new(device);
     let mut group = c.benchmark_group(format!("train_step/{name}"));
     group.sample_size(10);
     for (label, spec) in models() {
         for batch in [32usize, 256, 2048] {
             group.throughput(Throughput::Elements(batch as u64));
-            let mut model = Model::<B>::new(&spec, input, 0, &device);
-            let mut optim = SgdConfig::new().init::<B, Model<B>>();
-            let mut cursor = 0;
-            group.bench_with_input(BenchmarkId::new(label, batch), &batch, |b, &batch| {
-                b.iter(|| {
-                    if cursor + batch > n {
-                        cursor = 0;
-                    }
-                    let idx = perm.clone().slice(cursor..cursor + batch);
-                    cursor += batch;
-                    let loss = cross_entropy(
-                        model.forward(dev.train_x.clone().select(0, idx.clone())),
-                        dev.train_y.clone().select(0, idx),
-                    );
-                    let grads = GradientsParams::from_grads(loss.backward(), &model);
-                    model = optim.step(0.01, model.clone(), grads);
-                    // Synchronize so the measurement covers the work, not its queueing.
-                    B::sync(&device).unwrap();
-                })
+            let mut trainer = Trainer::new(&data, &spec, batch);
+            group.bench_with_input(BenchmarkId::new(label, batch), &batch, |b, _| {
+                b.iter(|| trainer.step())
             });
         }
     }
@@ -92,15 +31,15 @@ fn bench_backend<B: AutodiffBackend>(c: &mut Criterion, name: &str, device: B::D
     // The data path alone: one pass of index gathers at batch 256.
     let mut group = c.benchmark_group(format!("data_path/{name}"));
     group.sample_size(10);
-    group.throughput(Throughput::Elements(n as u64));
+    group.throughput(Throughput::Elements(data.n as u64));
     group.bench_function("one pass, batch 256", |b| {
         b.iter(|| {
-            for start in (0..n - 256).step_by(256) {
-                let idx = perm.clone().slice(start..start + 256);
-                let _ = dev.train_x.clone().select(0, idx.clone());
-                let _ = dev.train_y.clone().select(0, idx);
+            for start in (0..data.n - 256).step_by(256) {
+                let idx = data.perm.clone().slice(start..start + 256);
+                let _ = data.dev.train_x.clone().select(0, idx.clone());
+                let _ = data.dev.train_y.clone().select(0, idx);
             }
-            B::sync(&device).unwrap();
+            B::sync(&data.device).unwrap();
         })
     });
     group.finish();
