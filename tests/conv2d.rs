@@ -268,6 +268,45 @@ fn conv2d_and_its_gradients_equal_flex_upstream_and_a_direct_reference_over_a_gr
     }
 }
 
+/// The weight gradient sums over images on several threads; the same inputs must give
+/// the same bits every time (batchbench's CPU runs are bitwise reproducible).
+#[test]
+fn the_weight_gradient_is_bitwise_identical_from_call_to_call() {
+    let case = Case {
+        batch: 96,
+        c_in: 8,
+        c_out: 16,
+        h: 14,
+        w: 14,
+        kernel: [3, 3],
+        stride: [1, 1],
+        padding: [1, 1],
+        dilation: [1, 1],
+        groups: 1,
+    };
+    let mut rng = StdRng::seed_from_u64(18);
+    let (x, w) = (
+        random(case.x_shape(), &mut rng),
+        random(case.w_shape(), &mut rng),
+    );
+    let dy = random(case.y_shape(), &mut rng);
+    let grad = || {
+        values(Flex::conv2d_weight_backward(
+            prim(&x, case.x_shape()),
+            prim(&w, case.w_shape()),
+            prim(&dy, case.y_shape()),
+            case.options(),
+        ))
+        .iter()
+        .map(|v| v.to_bits())
+        .collect::<Vec<u32>>()
+    };
+    let first = grad();
+    for call in 1..30 {
+        assert!(grad() == first, "call {call} differs from the first");
+    }
+}
+
 #[test]
 fn autodiff_reaches_the_patched_gradients_through_the_conv2d_module_op() {
     type B = Autodiff<Flex>;

@@ -19,8 +19,8 @@
 //! NCHW needs no layout change: an image's output `[C_out, H_out·W_out]` is the GEMM's
 //! result as is, and the weight `[C_out, C_in/groups, kh, kw]` is the `[C_out, K]`
 //! matrix. Images run in parallel on rayon's pool; each GEMM runs on one thread (the
-//! batch gives the parallelism). The weight gradient accumulates per rayon split and
-//! sums the partial results.
+//! batch gives the parallelism). The weight gradient accumulates over fixed chunks of
+//! images and adds the partial sums in order, so results are bitwise reproducible.
 
 use alloc::vec;
 use alloc::vec::Vec;
@@ -406,33 +406,30 @@ pub fn conv2d_weight_backward<T: ConvFloat>(
         }
         dw
     };
-    let start = || (vec![T::zero(); len], vec![T::zero(); k * p]);
-
-    #[cfg(feature = "rayon")]
-    let dw = {
-        use rayon::prelude::*;
-        (0..g.batch)
-            .into_par_iter()
-            .fold(start, |(dw, mut col), n| {
-                (accumulate_image(dw, &mut col, n), col)
-            })
-            .map(|(dw, _)| dw)
-            .reduce(
-                || vec![T::zero(); len],
-                |mut a, b| {
-                    a.iter_mut().zip(b).for_each(|(a, b)| *a = *a + b);
-                    a
-                },
-            )
-    };
-    #[cfg(not(feature = "rayon"))]
-    let dw = {
-        let (mut dw, mut col) = start();
-        for n in 0..g.batch {
+    // The images are cut into at most CHUNKS contiguous chunks, whatever the thread
+    // count or timing, and the partial gradients are added in chunk order, so the sum
+    // is bitwise the same from run to run (rayon's fold would split by work stealing).
+    const CHUNKS: usize = 32;
+    let per_chunk = g.batch.div_ceil(CHUNKS).max(1);
+    let chunk_grad = |chunk: usize| {
+        let (mut dw, mut col) = (vec![T::zero(); len], vec![T::zero(); k * p]);
+        for n in chunk * per_chunk..((chunk + 1) * per_chunk).min(g.batch) {
             dw = accumulate_image(dw, &mut col, n);
         }
         dw
     };
+    let chunks = g.batch.div_ceil(per_chunk);
+    #[cfg(feature = "rayon")]
+    let partials: Vec<Vec<T>> = {
+        use rayon::prelude::*;
+        (0..chunks).into_par_iter().map(chunk_grad).collect()
+    };
+    #[cfg(not(feature = "rayon"))]
+    let partials: Vec<Vec<T>> = (0..chunks).map(chunk_grad).collect();
+    let mut dw = vec![T::zero(); len];
+    for partial in partials {
+        dw.iter_mut().zip(partial).for_each(|(a, b)| *a = *a + b);
+    }
     tensor(dw, &w_shape)
 }
 
