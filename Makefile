@@ -93,12 +93,14 @@ gpu-check: build
 gpu-verify: build
 	BATCHBENCH=$(BIN) scripts/gpu-verify.sh
 
-## dist: a binary that travels to a GPU host or a cluster: dist/batchbench/ (stripped
-## binary, suites, scripts, the Python engines) and dist/batchbench.tar.gz
-dist: build
+## dist: a binary that travels to a GPU host or a cluster: dist/batchbench/ (the
+## binary, suites, scripts, the Python engines) and dist/batchbench.tar.gz. Built with
+## the dist profile (Cargo.toml: optimized across crates at link time, stripped), a
+## build of its own beside make build's
+dist:
+	cargo build --profile dist --locked $(FEATURE_FLAGS)
 	rm -rf dist && mkdir -p dist/batchbench
-	cp $(BIN) dist/batchbench/batchbench
-	strip dist/batchbench/batchbench
+	cp $(CARGO_TARGET_DIR)/dist/batchbench dist/batchbench/batchbench
 	cp -r suites scripts engines dist/batchbench/
 	tar -czf dist/batchbench.tar.gz -C dist batchbench
 	@ls -l dist/batchbench/batchbench dist/batchbench.tar.gz

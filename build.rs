@@ -36,13 +36,23 @@ fn main() {
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_default();
     println!("cargo:rustc-env=BATCHBENCH_RUSTC={version}");
-    println!(
-        "cargo:rustc-env=BATCHBENCH_PROFILE={}",
-        std::env::var("PROFILE").unwrap_or_default()
-    );
+    println!("cargo:rustc-env=BATCHBENCH_PROFILE={}", profile());
     println!("cargo:rerun-if-changed=Cargo.lock");
     println!("cargo:rerun-if-changed=.git/HEAD");
     println!("cargo:rerun-if-changed=.git/index");
+}
+
+/// The cargo profile's name. `PROFILE` says only `release` or `debug`, also for custom
+/// profiles such as `make dist`'s, so the name is read from the output folder's path
+/// (`<target>/<profile>/build/<package>/out`; the dev profile's folder is `debug`).
+fn profile() -> String {
+    std::env::var_os("OUT_DIR")
+        .and_then(|out| {
+            let dir = std::path::Path::new(&out).ancestors().nth(3)?.file_name()?;
+            Some(dir.to_string_lossy().into_owned())
+        })
+        .or_else(|| std::env::var("PROFILE").ok())
+        .unwrap_or_default()
 }
 
 /// The version of package `name` in Cargo.lock's text.

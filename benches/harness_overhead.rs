@@ -6,6 +6,12 @@
 //! the same cores, as it does beside a worker. The README's "Harness overhead"
 //! section holds the figures and the default interval chosen from them.
 //!
+//! On 2 cores the step times drift more between rounds than sampling costs, so two
+//! direct measurements come first and beside them: the time of one sample
+//! (`harness_overhead/one-sample`), and the CPU time the telemetry thread itself used
+//! while each step was measured, read from the kernel's per-thread scheduler account
+//! (`/proc/self/task/TID/schedstat`, nanoseconds) and printed as a share of one core.
+//!
 //! Run with `cargo bench --bench harness_overhead`.
 
 mod common;
@@ -13,14 +19,39 @@ mod common;
 use std::time::Duration;
 
 use batchbench::telemetry::process::ProcessSampler;
-use batchbench::telemetry::{PhaseFlag, Recorder};
+use batchbench::telemetry::{PhaseFlag, Recorder, Sample, Sampler};
 use burn::backend::{Autodiff, Flex};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 
 use common::{Data, Trainer, models};
 
+/// CPU time used so far by this process's thread named `name`, in nanoseconds (the
+/// first field of its schedstat: time spent on a CPU).
+fn thread_cpu_ns(name: &str) -> Option<u64> {
+    std::fs::read_dir("/proc/self/task")
+        .ok()?
+        .flatten()
+        .find_map(|task| {
+            let comm = std::fs::read_to_string(task.path().join("comm")).ok()?;
+            if comm.trim_end() != name {
+                return None;
+            }
+            let stat = std::fs::read_to_string(task.path().join("schedstat")).ok()?;
+            stat.split_whitespace().next()?.parse().ok()
+        })
+}
+
 fn bench(c: &mut Criterion) {
     batchbench::backend::keep_freed_memory();
+    // What one sample costs: the three /proc reads the telemetry thread makes per tick.
+    let mut sampler = ProcessSampler::new(std::process::id());
+    c.bench_function("harness_overhead/one-sample", |b| {
+        b.iter(|| {
+            let mut sample = Sample::default();
+            sampler.sample(&mut sample);
+            sample
+        })
+    });
     let data = Data::<Autodiff<Flex>>::new(Default::default());
     let intervals = [None, Some(1000), Some(100), Some(10)];
     for (label, spec) in models() {
@@ -47,12 +78,27 @@ fn bench(c: &mut Criterion) {
                         PhaseFlag::default(),
                     )
                 });
-                group.bench_function(BenchmarkId::from_parameter(id), |b| {
+                let started = (std::time::Instant::now(), thread_cpu_ns("telemetry"));
+                group.bench_function(BenchmarkId::from_parameter(&id), |b| {
                     b.iter(|| trainer.step())
                 });
                 if let Some(recorder) = recorder {
+                    let (wall, cpu) = (started.0.elapsed(), thread_cpu_ns("telemetry"));
                     let samples = recorder.stop().series.len();
                     assert!(samples > 0, "the telemetry thread recorded nothing");
+                    // A thread not yet named when it was looked up had just started:
+                    // its CPU time so far is nil.
+                    if let Some(after) = cpu {
+                        let used = Duration::from_nanos(after - started.1.unwrap_or(0));
+                        println!(
+                            "{label}, {id}: the telemetry thread used {:.2} ms of CPU in \
+                             {:.1} s ({samples} samples, {:.1} µs each): {:.4}% of one core",
+                            used.as_secs_f64() * 1e3,
+                            wall.as_secs_f64(),
+                            used.as_secs_f64() * 1e6 / samples as f64,
+                            100.0 * used.as_secs_f64() / wall.as_secs_f64(),
+                        );
+                    }
                 }
             }
         }

@@ -120,6 +120,11 @@ fn a_sweep_writes_one_full_record_per_run_and_is_bitwise_reproducible() {
         assert_eq!(ra.spec.device.to_string(), "cpu");
         assert_eq!(ra.env.backend, "flex");
         assert!(ra.env.gpus.is_empty());
+        // The profile is named after the folder cargo built the binary in (`release`
+        // here; `dist` for make dist's binary, which cargo's PROFILE calls `release`).
+        let bin = assert_cmd::cargo::cargo_bin("batchbench");
+        let folder = bin.parent().and_then(|d| d.file_name()).unwrap();
+        assert_eq!(ra.env.profile, folder.to_string_lossy());
         assert!(ra.telemetry.sources.contains(&"procfs".to_string()));
         assert!(ra.telemetry.rss_peak_mib.unwrap() > 0.0);
         assert_eq!(ra.telemetry.gpu_util_mean, None);

@@ -30,6 +30,27 @@ struct Case {
 }
 
 impl Case {
+    /// A single-group convolution with stride 1, no padding and no dilation; the other
+    /// cases change fields with `Case { stride, ..Case::new(...) }`.
+    fn new(
+        batch: usize,
+        [c_in, c_out]: [usize; 2],
+        [h, w]: [usize; 2],
+        kernel: [usize; 2],
+    ) -> Self {
+        Case {
+            batch,
+            c_in,
+            c_out,
+            h,
+            w,
+            kernel,
+            stride: [1, 1],
+            padding: [0, 0],
+            dilation: [1, 1],
+            groups: 1,
+        }
+    }
     fn out(&self, d: usize) -> Option<usize> {
         let input = [self.h, self.w][d] + 2 * self.padding[d];
         let reach = self.dilation[d] * (self.kernel[d] - 1) + 1;
@@ -71,19 +92,15 @@ fn grid() -> Vec<Case> {
                             if c_in % groups != 0 || c_out % groups != 0 {
                                 continue;
                             }
+                            // Each axis gets every value over the grid, paired
+                            // differently, so the two axes cannot be swapped.
+                            let kernel = [k, if k == 1 { 1 } else { k - 1 }];
                             let case = Case {
-                                batch,
-                                c_in,
-                                c_out,
-                                h: 9,
-                                w: 7,
-                                // Each axis gets every value over the grid, paired
-                                // differently, so the two axes cannot be swapped.
-                                kernel: [k, if k == 1 { 1 } else { k - 1 }],
                                 stride: [stride, 3 - stride],
                                 padding: [padding, 2 - padding],
                                 dilation: [dilation, 3 - dilation],
                                 groups,
+                                ..Case::new(batch, [c_in, c_out], [9, 7], kernel)
                             };
                             if case.out(0).is_some() && case.out(1).is_some() {
                                 cases.push(case);
@@ -273,16 +290,8 @@ fn conv2d_and_its_gradients_equal_flex_upstream_and_a_direct_reference_over_a_gr
 #[test]
 fn the_weight_gradient_is_bitwise_identical_from_call_to_call() {
     let case = Case {
-        batch: 96,
-        c_in: 8,
-        c_out: 16,
-        h: 14,
-        w: 14,
-        kernel: [3, 3],
-        stride: [1, 1],
         padding: [1, 1],
-        dilation: [1, 1],
-        groups: 1,
+        ..Case::new(96, [8, 16], [14, 14], [3, 3])
     };
     let mut rng = StdRng::seed_from_u64(18);
     let (x, w) = (
@@ -311,16 +320,9 @@ fn the_weight_gradient_is_bitwise_identical_from_call_to_call() {
 fn autodiff_reaches_the_patched_gradients_through_the_conv2d_module_op() {
     type B = Autodiff<Flex>;
     let case = Case {
-        batch: 4,
-        c_in: 3,
-        c_out: 8,
-        h: 12,
-        w: 10,
-        kernel: [3, 3],
         stride: [1, 2],
         padding: [1, 0],
-        dilation: [1, 1],
-        groups: 1,
+        ..Case::new(4, [3, 8], [12, 10], [3, 3])
     };
     let mut rng = StdRng::seed_from_u64(16);
     let (x, w) = (
@@ -400,16 +402,8 @@ fn max_pool_and_its_gradient_match_a_direct_reference() {
         let dyt = Tensor::<B, 4>::from_data(TensorData::new(dy, [n_, c_, oh_, ow_]), &device);
         let y = max_pool2d(xt.clone(), kernel, stride, [0, 0], [1, 1], false);
         let case = Case {
-            batch: n_,
-            c_in: c_,
-            c_out: c_,
-            h: h_,
-            w: w_,
-            kernel,
             stride,
-            padding: [0, 0],
-            dilation: [1, 1],
-            groups: 1,
+            ..Case::new(n_, [c_, c_], [h_, w_], kernel)
         };
         let y_got = y.clone().into_data().to_vec::<f32>().unwrap();
         assert_close("max pool", &case, &y_got, &y_ref);

@@ -22,7 +22,7 @@ pub mod build {
     pub const CUBECL: &str = env!("BATCHBENCH_CUBECL_VERSION");
     /// The compiler.
     pub const RUSTC: &str = env!("BATCHBENCH_RUSTC");
-    /// The cargo profile (`release`, `debug`).
+    /// The cargo profile (`release`, `dist` for `make dist`'s binary, `debug`).
     pub const PROFILE: &str = env!("BATCHBENCH_PROFILE");
 }
 
@@ -74,7 +74,8 @@ pub struct Environment {
     pub git: String,
     /// The compiler that built it.
     pub rustc: String,
-    /// The build profile.
+    /// The cargo profile it was built with (`release`; `dist`: `make dist`'s binary,
+    /// optimized across crates at link time).
     pub profile: String,
     /// SHA-256 of the suite file.
     pub suite_sha256: String,

@@ -1,7 +1,8 @@
 //! The sampling thread and the phase flag it reads.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -40,10 +41,25 @@ pub struct Recording {
     pub interval: Duration,
 }
 
+/// One sample from every sampler, timed from `started`.
+fn sample_all(samplers: &mut [Box<dyn Sampler>], started: Instant, phase: &PhaseFlag) -> Sample {
+    let mut sample = Sample {
+        t_s: started.elapsed().as_secs_f64(),
+        phase: phase.get(),
+        ..Sample::default()
+    };
+    for sampler in samplers.iter_mut() {
+        sampler.sample(&mut sample);
+    }
+    sample
+}
+
 /// Samples on a background thread until stopped.
 pub struct Recorder {
-    stop: Arc<AtomicBool>,
-    handle: Option<JoinHandle<(Vec<Sample>, Vec<Box<dyn Sampler>>)>>,
+    /// Sending (or dropping) it wakes the thread at once for its last sample: a
+    /// blocking wait, not a polling loop, so the thread costs nothing between samples.
+    stop: Sender<()>,
+    handle: JoinHandle<(Vec<Sample>, Vec<Box<dyn Sampler>>)>,
     names: Vec<&'static str>,
     interval: Duration,
     /// When sampling started; sample times count from here.
@@ -57,38 +73,29 @@ impl Recorder {
         interval: Duration,
         phase: PhaseFlag,
     ) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
+        let (stop, stopped) = mpsc::channel::<()>();
         let started = Instant::now();
         let names = samplers.iter().map(|s| s.name()).collect();
-        let flag = stop.clone();
         let handle = std::thread::Builder::new()
             .name("telemetry".into())
             .spawn(move || {
                 let mut series = Vec::new();
                 loop {
-                    let mut s = Sample {
-                        t_s: started.elapsed().as_secs_f64(),
-                        phase: phase.get(),
-                        ..Sample::default()
-                    };
-                    for sampler in samplers.iter_mut() {
-                        sampler.sample(&mut s);
-                    }
-                    series.push(s);
-                    if flag.load(Ordering::Relaxed) {
-                        return (series, samplers);
-                    }
-                    // Sleep in short slices so `stop` returns promptly.
-                    let wake = Instant::now() + interval;
-                    while Instant::now() < wake && !flag.load(Ordering::Relaxed) {
-                        std::thread::sleep(Duration::from_millis(5).min(interval));
+                    series.push(sample_all(&mut samplers, started, &phase));
+                    match stopped.recv_timeout(interval) {
+                        Err(RecvTimeoutError::Timeout) => continue,
+                        // Stopped, or the recorder dropped: one last sample, then done.
+                        Ok(()) | Err(RecvTimeoutError::Disconnected) => {
+                            series.push(sample_all(&mut samplers, started, &phase));
+                            return (series, samplers);
+                        }
                     }
                 }
             })
             .expect("spawn the telemetry thread");
         Recorder {
             stop,
-            handle: Some(handle),
+            handle,
             names,
             interval,
             started,
@@ -101,25 +108,24 @@ impl Recorder {
     }
 
     /// Stops sampling (after one last sample) and returns what was recorded.
-    pub fn stop(mut self) -> Recording {
-        self.stop.store(true, Ordering::Relaxed);
-        let (series, samplers) = self
-            .handle
-            .take()
-            .and_then(|h| h.join().ok())
-            .unwrap_or_default();
+    pub fn stop(self) -> Recording {
+        let Recorder {
+            stop,
+            handle,
+            names,
+            interval,
+            ..
+        } = self;
+        // The thread may already be gone (it panicked): nothing to wake then, and
+        // nothing recorded.
+        let _ = stop.send(());
+        let (series, samplers) = handle.join().unwrap_or_default();
         Recording {
             series,
-            sources: std::mem::take(&mut self.names),
+            sources: names,
             notes: samplers.iter().flat_map(|s| s.notes()).collect(),
-            interval: self.interval,
+            interval,
         }
-    }
-}
-
-impl Drop for Recorder {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
     }
 }
 

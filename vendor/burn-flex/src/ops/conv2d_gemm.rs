@@ -391,7 +391,7 @@ pub fn conv2d_weight_backward<T: ConvFloat>(
     let (k, p, out_g) = (g.k(), g.p(), g.group_out());
     let len = g.channels_out * k;
 
-    let accumulate_image = |mut dw: Vec<T>, col: &mut Vec<T>, n: usize| {
+    let accumulate_image = |dw: &mut [T], col: &mut Vec<T>, n: usize| {
         let image = &xs[n * g.image_in()..][..g.image_in()];
         let dy = &dys[n * g.image_out()..][..g.image_out()];
         for group in 0..g.groups {
@@ -404,7 +404,6 @@ pub fn conv2d_weight_backward<T: ConvFloat>(
                 true,
             );
         }
-        dw
     };
     // The images are cut into at most CHUNKS contiguous chunks, whatever the thread
     // count or timing, and the partial gradients are added in chunk order, so the sum
@@ -414,7 +413,7 @@ pub fn conv2d_weight_backward<T: ConvFloat>(
     let chunk_grad = |chunk: usize| {
         let (mut dw, mut col) = (vec![T::zero(); len], vec![T::zero(); k * p]);
         for n in chunk * per_chunk..((chunk + 1) * per_chunk).min(g.batch) {
-            dw = accumulate_image(dw, &mut col, n);
+            accumulate_image(&mut dw, &mut col, n);
         }
         dw
     };
