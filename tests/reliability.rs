@@ -135,8 +135,11 @@ fn ctrl_c_records_the_run_in_flight_as_interrupted_with_its_partial_curve() {
     // stop a job: the same as Ctrl-C.
     for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
         let dir = tempfile::tempdir().unwrap();
-        // Batch 1 for 30 epochs of 2,000 examples: long enough to interrupt mid-run.
-        let s = suite(dir.path(), 30, "1");
+        // Batch 1 for 1,000 epochs of 2,000 examples: far longer than the 1.5 s before
+        // the signal on any machine (30 epochs took 1.2 s on a fast one, so the first
+        // seed finished and the test saw two records), and interrupted, so it costs
+        // no more.
+        let s = suite(dir.path(), 1000, "1");
         let out = dir.path().join("r");
         let child = batchbench_process()
             .args(["run", "-q", "--telemetry-ms", "0", "--out"])
