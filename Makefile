@@ -96,7 +96,7 @@ gpu-verify: build
 ## dist: a binary that travels to a GPU host or a cluster: dist/batchbench/ (the
 ## binary, suites, scripts, the Python engines) and dist/batchbench.tar.gz. Built with
 ## the dist profile (Cargo.toml: optimized across crates at link time, stripped), a
-## build of its own beside make build's
+## build of its own beside make build's: 62.0 MB, or 48.5 MB with FEATURES= (no wgpu)
 dist:
 	cargo build --profile dist --locked $(FEATURE_FLAGS)
 	rm -rf dist && mkdir -p dist/batchbench

@@ -12,12 +12,19 @@
 //! while each step was measured, read from the kernel's per-thread scheduler account
 //! (`/proc/self/task/TID/schedstat`, nanoseconds) and printed as a share of one core.
 //!
+//! Criterion's blocks of several seconds per setting still drift on 2 cores by more
+//! than sampling costs, so a third measurement pairs them closely: blocks of about one
+//! second with sampling off and on, alternated (off-on, then on-off) a dozen times, and
+//! the mean of the paired relative differences with its 95% interval (Student's t).
+//! A drift slower than two seconds weighs on both halves of a pair alike.
+//!
 //! Run with `cargo bench --bench harness_overhead`.
 
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use batchbench::stats::Estimate;
 use batchbench::telemetry::process::ProcessSampler;
 use batchbench::telemetry::{PhaseFlag, Recorder, Sample, Sampler};
 use burn::backend::{Autodiff, Flex};
@@ -71,14 +78,8 @@ fn bench(c: &mut Criterion) {
                     None => format!("telemetry off, round {round}"),
                     Some(ms) => format!("every {ms} ms, round {round}"),
                 };
-                let recorder = interval_ms.map(|ms| {
-                    Recorder::start(
-                        vec![Box::new(ProcessSampler::new(std::process::id()))],
-                        Duration::from_millis(ms),
-                        PhaseFlag::default(),
-                    )
-                });
-                let started = (std::time::Instant::now(), thread_cpu_ns("telemetry"));
+                let recorder = interval_ms.map(|ms| sampling(Duration::from_millis(ms)));
+                let started = (Instant::now(), thread_cpu_ns("telemetry"));
                 group.bench_function(BenchmarkId::from_parameter(&id), |b| {
                     b.iter(|| trainer.step())
                 });
@@ -103,6 +104,62 @@ fn bench(c: &mut Criterion) {
             }
         }
         group.finish();
+        paired(label, &mut trainer);
+    }
+}
+
+/// The telemetry thread sampling this process every `interval`, as the runner samples a
+/// worker.
+fn sampling(interval: Duration) -> Recorder {
+    Recorder::start(
+        vec![Box::new(ProcessSampler::new(std::process::id()))],
+        interval,
+        PhaseFlag::default(),
+    )
+}
+
+/// Sampling's cost as the mean of paired differences between adjacent blocks of about
+/// one second with sampling off and on (see the module docs), printed per interval.
+fn paired<B: burn::tensor::backend::AutodiffBackend>(label: &str, trainer: &mut Trainer<B>) {
+    const PAIRS: usize = 12;
+    let started = Instant::now();
+    trainer.step();
+    let steps = (1.0 / started.elapsed().as_secs_f64()).ceil().max(5.0) as usize;
+    let mut block = |interval: Option<Duration>| {
+        let recorder = interval.map(sampling);
+        let started = Instant::now();
+        for _ in 0..steps {
+            trainer.step();
+        }
+        let per_step = started.elapsed().as_secs_f64() / steps as f64;
+        if let Some(recorder) = recorder {
+            recorder.stop();
+        }
+        per_step
+    };
+    for ms in [100, 10] {
+        let on = Some(Duration::from_millis(ms));
+        let overhead: Vec<f64> = (0..PAIRS)
+            .map(|pair| {
+                let (off, on) = match pair % 2 {
+                    0 => (block(None), block(on)),
+                    _ => {
+                        let on = block(on);
+                        (block(None), on)
+                    }
+                };
+                100.0 * (on / off - 1.0)
+            })
+            .collect();
+        let e = Estimate::of(&overhead).expect("twelve pairs");
+        println!(
+            "{label}-256, every {ms} ms against off, {PAIRS} adjacent pairs of {steps} steps: \
+             {:+.2}% ± {:.2}% (95% CI; pairs from {:+.2}% to {:+.2}%)",
+            e.mean,
+            e.ci95.unwrap_or(f64::NAN),
+            e.min,
+            e.max,
+        );
     }
 }
 
